@@ -1,0 +1,22 @@
+"""Shared test setup: offline data, quiet Keras, and no accidental downloads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT.parent / "shared" / "datasets").resolve()
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+if SHARED_DATA.is_dir():
+    os.environ.setdefault("TRAINCTL_DATA_DIR", str(SHARED_DATA))
+
+
+@pytest.fixture
+def shared_datasets() -> Path:
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip("../shared/datasets is not present")
+    return SHARED_DATA

@@ -1,0 +1,188 @@
+"""Data source and preprocessing specs. ``data.source`` picks the source; ``x``/``y`` list steps.
+
+Relative paths are kept as written here; ``trainctl.data`` resolves them against the config
+file's folder, so validation never touches the file system.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic_core import PydanticCustomError
+
+from trainctl.config.base import SOURCES, ComponentSpec, Spec, did_you_mean, norm
+
+# ---------------------------------------------------------------------------------------------
+# preprocessing steps: `standardize`, or a one-key mapping such as `{scale: 255}`
+
+STEP_OPS = ("scale", "standardize", "normalize", "flatten", "reshape", "cast", "one_hot", "clip")
+DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "uint8")
+
+
+class Step(Spec):
+    """One preprocessing step. ``arg`` is the step's single argument, if it takes one."""
+
+    op: Literal["scale", "standardize", "normalize", "flatten", "reshape", "cast", "one_hot", "clip"]
+    arg: Any = None
+
+    @model_validator(mode="after")
+    def _check_arg(self) -> Step:
+        op, arg = self.op, self.arg
+        if op == "scale":
+            if not isinstance(arg, (int, float)) or isinstance(arg, bool) or arg <= 0:
+                raise ValueError(f"scale expects a positive number to divide by, e.g. {{scale: 255}}; received {arg!r}")
+        elif op in ("standardize", "normalize", "flatten"):
+            if arg not in (None, {}):
+                raise ValueError(f"{op} takes no argument; write it as a bare `- {op}`")
+        elif op == "reshape":
+            if not isinstance(arg, (list, tuple)) or not all(isinstance(d, int) and (d > 0 or d == -1) for d in arg):
+                raise ValueError(f"reshape expects a list of positive ints (one may be -1), e.g. {{reshape: [28, 28, 1]}}; received {arg!r}")
+        elif op == "cast":
+            if arg not in DTYPES:
+                guess = did_you_mean(str(arg), DTYPES)
+                raise ValueError(
+                    f"cast expects one of {', '.join(DTYPES)}; received {arg!r}"
+                    + (f" (did you mean {guess!r}?)" if guess else "")
+                )
+        elif op == "one_hot":
+            if not isinstance(arg, int) or isinstance(arg, bool) or arg < 2:
+                raise ValueError(f"one_hot expects the number of classes (an int >= 2), e.g. {{one_hot: 10}}; received {arg!r}")
+        elif op == "clip":
+            if not (isinstance(arg, (list, tuple)) and len(arg) == 2 and all(isinstance(v, (int, float)) for v in arg)):
+                raise ValueError(f"clip expects [low, high]; received {arg!r}")
+        return self
+
+    def label(self) -> str:
+        return self.op if self.arg is None else f"{{{self.op}: {self.arg}}}"
+
+
+def _step(value: Any) -> Any:
+    if isinstance(value, Step):
+        return value
+    if isinstance(value, str):
+        op, arg = value, None
+    elif isinstance(value, dict) and len(value) == 1:
+        ((op, arg),) = value.items()
+    else:
+        raise PydanticCustomError(
+            "step_form",
+            "expected a step name or a one-key mapping such as {{scale: 255}}, received {received}",
+            {"received": repr(value)},
+        )
+    canonical = {norm(s): s for s in STEP_OPS}.get(norm(str(op)))
+    if canonical is None:
+        guess = did_you_mean(str(op), STEP_OPS)
+        raise PydanticCustomError(
+            "unknown_step",
+            "unknown preprocessing step {op}; expected one of: {choices}{hint}",
+            {"op": repr(op), "choices": ", ".join(STEP_OPS), "hint": f" (did you mean {guess!r}?)" if guess else ""},
+        )
+    return {"op": canonical, "arg": arg}
+
+
+StepField = Annotated[Step, BeforeValidator(_step)]
+
+# ---------------------------------------------------------------------------------------------
+# sources
+
+
+class SourceSpec(ComponentSpec):
+    """Fields every source takes: the preprocessing and the held-out test fraction."""
+
+    x: list[StepField] = []
+    y: list[StepField] = []
+    test_split: float | None = Field(None, gt=0.0, lt=1.0)
+    stratify: bool = True
+
+    def steps(self) -> tuple[list[Step], list[Step]]:
+        """``(x steps, y steps)``: npy names its files ``x``/``y``, so it keeps steps elsewhere."""
+        return list(self.x), list(self.y)
+
+
+@SOURCES.register()
+class synthetic(SourceSpec):  # noqa: N801
+    """Tutorial data: linear ``y = 4x + 3``, quadratic ``1.5x² − 12x + 0.5``, xor, random, blobs."""
+
+    source: Literal["synthetic"] = "synthetic"
+    kind: Literal["linear", "quadratic", "xor", "random", "blobs"]
+    n: PositiveInt = 100
+    noise: float = Field(0.0, ge=0.0)
+    features: PositiveInt = 2
+    classes: PositiveInt = 3
+    low: float = 0.0
+    high: float = 10.0
+
+
+@SOURCES.register()
+class sklearn(SourceSpec):  # noqa: N801
+    source: Literal["sklearn"] = "sklearn"
+    name: Literal["digits", "iris", "wine", "breast_cancer", "diabetes"]
+
+
+@SOURCES.register()
+class csv(SourceSpec):  # noqa: N801
+    source: Literal["csv"] = "csv"
+    path: str
+    target: str | int
+    features: list[str | int] | None = None
+    delimiter: str = ","
+    test_path: str | None = None
+
+
+@SOURCES.register()
+class npz(SourceSpec):  # noqa: N801
+    """Key names default to those of Keras's ``mnist.npz``."""
+
+    source: Literal["npz"] = "npz"
+    path: str
+    x_train: str = "x_train"
+    y_train: str = "y_train"
+    x_test: str | None = "x_test"
+    y_test: str | None = "y_test"
+
+
+@SOURCES.register()
+class npy(SourceSpec):  # noqa: N801
+    source: Literal["npy"] = "npy"
+    x: str  # type: ignore[assignment]  # the file; preprocessing goes under x_steps
+    y: str  # type: ignore[assignment]
+    x_test: str | None = None
+    y_test: str | None = None
+    x_steps: list[StepField] = []
+    y_steps: list[StepField] = []
+
+    def steps(self) -> tuple[list[Step], list[Step]]:
+        return list(self.x_steps), list(self.y_steps)
+
+
+@SOURCES.register()
+class idx(SourceSpec):  # noqa: N801
+    source: Literal["idx"] = "idx"
+    images: str
+    labels: str
+    test_images: str | None = None
+    test_labels: str | None = None
+
+
+class _KerasDataset(SourceSpec):
+    """``path`` (a folder of the original IDX .gz files) wins; then $TRAINCTL_DATA_DIR/<source>/;
+    then the cache folder, downloading with md5 verification when ``download`` is true."""
+
+    path: str | None = None
+    download: bool = True
+
+
+@SOURCES.register()
+class mnist(_KerasDataset):  # noqa: N801
+    source: Literal["mnist"] = "mnist"
+
+
+@SOURCES.register()
+class fashion_mnist(_KerasDataset):  # noqa: N801
+    source: Literal["fashion_mnist"] = "fashion_mnist"
+
+
+Data = SOURCES.field()
+
+__all__ = ["Data", "PositiveFloat", "SourceSpec", "Step", "StepField"]

@@ -1,0 +1,389 @@
+"""YAML -> validated :class:`RunConfig`, keeping ``file:line`` for every key.
+
+The file is parsed twice from the same text: ``yaml.compose`` (safe) gives the node tree with line
+numbers, and the plain data is built from those nodes by the safe constructor. Every validation
+problem is collected, mapped back to its line and reported together in one :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from trainctl.config.base import did_you_mean
+from trainctl.errors import ConfigError, Problem
+
+Path_ = tuple[Union[str, int], ...]  # noqa: UP007
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """``("model", "layers", 2, "units")`` -> ``model.layers[2].units``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+@dataclass
+class LoadedConfig:
+    """A validated config plus where each key came from, for error messages downstream."""
+
+    config: Any  # RunConfig; typed loosely to avoid an import cycle with schema
+    path: Path | None
+    raw: dict[str, Any]
+    text: str
+    overrides: tuple[str, ...] = ()
+    locations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the config resolve against."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def where(self, key: str) -> str | None:
+        """``file:line`` of a dotted key, or of its nearest located parent."""
+        probe = key
+        while probe:
+            if probe in self.locations:
+                return self.locations[probe]
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 0 else ""
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# YAML with line numbers
+
+
+def _walk(
+    node: yaml.Node, path: Path_, label: str, locs: dict[str, str], problems: list[Problem]
+) -> None:
+    if path:
+        locs[dotted(path)] = f"{label}:{node.start_mark.line + 1}"
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(
+                    Problem(
+                        f"duplicate key {key!r} (first given on line {seen[key]})",
+                        key=dotted((*path, key)),
+                        where=f"{label}:{key_node.start_mark.line + 1}",
+                        hint="remove one of them",
+                    )
+                )
+            seen[key] = key_node.start_mark.line + 1
+            locs[dotted((*path, key))] = f"{label}:{key_node.start_mark.line + 1}"
+            _walk(value_node, (*path, key), label, locs, problems)
+            locs[dotted((*path, key))] = f"{label}:{key_node.start_mark.line + 1}"
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), label, locs, problems)
+
+
+def parse_yaml(text: str, label: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Safe-load YAML text and return ``(data, {dotted key: 'label:line'})``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{label}:{mark.line + 1}" if mark else label
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"invalid YAML: {reason}",
+            problems=[Problem(f"invalid YAML: {reason}", where=where)],
+        ) from None
+    if node is None:
+        raise ConfigError(
+            "the file is empty",
+            problems=[Problem("expected a mapping with data, model and compile; the file is empty", where=label)],
+        )
+    locs: dict[str, str] = {}
+    problems: list[Problem] = []
+    _walk(node, (), label, locs, problems)
+    if problems:
+        raise ConfigError(problems[0].message, problems=problems)
+    data = yaml.SafeLoader(text).get_single_data()
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "top level must be a mapping",
+            problems=[
+                Problem(
+                    f"expected a mapping at the top level, received {type(data).__name__}",
+                    where=f"{label}:1",
+                )
+            ],
+        )
+    return data, locs
+
+
+# ---------------------------------------------------------------------------------------------
+# overrides
+
+
+def _parse_key(key: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in key.replace("[", ".").replace("]", "").split("."):
+        if piece == "":
+            raise ConfigError(f"empty segment in override key {key!r}")
+        parts.append(int(piece) if piece.lstrip("-").isdigit() else piece)
+    return parts
+
+
+def apply_override(data: dict[str, Any], text: str) -> Path_:
+    """Apply one ``dotted.key=value`` override in place; the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(
+            f"expected an override of the form key=value, received {text!r}",
+            hint="e.g. fit.epochs=3",
+        )
+    key, _, raw_value = text.partition("=")
+    path = _parse_key(key.strip())
+    try:
+        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from None
+    node: Any = data
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(node, list):
+            if not isinstance(part, int) or not -len(node) <= part < len(node):
+                raise ConfigError(
+                    f"override {text!r}: index {part!r} out of range at {dotted(path[:i])} "
+                    f"(list has {len(node)} items)"
+                )
+            if isinstance(node[part], str) and isinstance(nxt, str):
+                node[part] = {"type": node[part]}
+            node = node[part]
+            continue
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {text!r}: {dotted(path[:i])} is not a mapping")
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif isinstance(child, str) and isinstance(nxt, str):
+            # `optimizer: adam` + `compile.optimizer.learning_rate=0.1`
+            child = node[part] = {"type" if part != "data" else "source": child}
+        node = child
+    last = path[-1]
+    if isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node):
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError(f"override {text!r}: cannot set {dotted(path)}")
+    return tuple(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# pydantic errors -> problems
+
+
+def _flatten(ann: Any) -> list[Any]:
+    origin = get_origin(ann)
+    if origin is not None and getattr(origin, "__name__", "") == "Annotated":
+        return _flatten(get_args(ann)[0])
+    if str(origin) in ("typing.Annotated",):
+        return _flatten(get_args(ann)[0])
+    if origin is Union or (origin is not None and getattr(origin, "__name__", "") == "UnionType"):
+        return [m for arg in get_args(ann) for m in _flatten(arg)]
+    if hasattr(ann, "__metadata__"):
+        return _flatten(ann.__origin__)
+    import types
+
+    if isinstance(ann, types.UnionType):
+        return [m for arg in get_args(ann) for m in _flatten(arg)]
+    return [ann]
+
+
+def _models_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[type[BaseModel]]:
+    """The spec classes that could sit at ``loc`` (pydantic's loc, union tags included)."""
+    current: list[Any] = [root]
+    for part in loc:
+        nxt: list[Any] = []
+        for ann in current:
+            for t in _flatten(ann):
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    if isinstance(part, str) and part in t.model_fields:
+                        nxt.append(t.model_fields[part].annotation)
+                    elif isinstance(part, str) and any(
+                        part in get_args(t.model_fields[tag].annotation)
+                        for tag in ("type", "source")
+                        if tag in t.model_fields
+                    ):
+                        nxt.append(t)
+                    continue
+                origin = get_origin(t)
+                if origin in (list, tuple) and isinstance(part, int):
+                    nxt.extend(a for a in get_args(t) if a is not Ellipsis)
+                elif origin is dict:
+                    nxt.append(get_args(t)[1])
+        current = nxt
+    return [t for ann in current for t in _flatten(ann) if isinstance(t, type) and issubclass(t, BaseModel)]
+
+
+def _data_path(raw: Any, loc: Sequence[str | int]) -> Path_:
+    """Drop the parts of a pydantic loc that are union tags, keeping the real data path."""
+    path: list[str | int] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and not path and False:
+            pass
+        elif isinstance(node, (dict, list)):
+            # a union tag or a model name in the loc: it names no data
+            if isinstance(part, str) and isinstance(node, dict) and part not in node:
+                if any(part == v for v in node.values() if isinstance(v, str)):
+                    continue
+                if part[:1].isupper() or part in ("str", "int", "float", "bool", "list", "dict"):
+                    continue
+                path.append(part)  # missing key: still name it
+                node = None
+            continue
+        else:
+            # bare-string form turned into a mapping by the validator
+            if isinstance(node, str) and isinstance(part, str):
+                continue
+            path.append(part)
+    return tuple(path)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _problem(err: Any, root: type[BaseModel], raw: dict[str, Any]) -> Problem:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    path = _data_path(raw, loc)
+    key = dotted(path)
+    if kind == "extra_forbidden":
+        allowed: list[str] = []
+        for model in _models_at(root, loc[:-1]):
+            allowed += [k for k in model.model_fields if k not in ("type", "source")]
+        bad = str(loc[-1])
+        guess = did_you_mean(bad, allowed) if allowed else None
+        where = " here" if not path[:-1] else f" in {dotted(path[:-1])}"
+        msg = f"unknown key {bad!r}{where}"
+        if allowed:
+            msg += f"; expected one of: {', '.join(dict.fromkeys(allowed))}"
+        return Problem(msg, key=key, hint=f"did you mean {guess!r}?" if guess else None)
+    if kind == "missing":
+        return Problem(f"missing required key {str(loc[-1])!r}", key=key)
+    if kind in ("unknown_component", "component_form") and path:
+        node = _get(raw, path)
+        for tag in ("type", "source"):
+            if isinstance(node, dict) and tag in node:
+                key = dotted((*path, tag))
+    message = err["msg"]
+    for prefix, repl in (("Input should be ", "expected "), ("Value error, ", ""), ("Assertion failed, ", "")):
+        if message.startswith(prefix):
+            message = repl + message[len(prefix) :]
+    hint = None
+    if kind in ("literal_error", "enum") and isinstance(err.get("input"), str):
+        choices = [c.strip(" '\"") for c in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ",").split(",")]
+        guess = did_you_mean(err["input"], [c for c in choices if c])
+        hint = f"did you mean {guess!r}?" if guess else None
+    received = "" if kind.startswith(("unknown_", "component_", "value_error")) or "received" in message else f", received {_short(err.get('input'))}"
+    return Problem(f"{message}{received}", key=key, hint=hint)
+
+
+def _get(raw: Any, path: Sequence[str | int]) -> Any:
+    node = raw
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def problems_from(exc: ValidationError, root: type[BaseModel], raw: dict[str, Any]) -> list[Problem]:
+    """One :class:`Problem` per pydantic error, deduplicated, in file order.
+
+    A "missing key" that a misspelt key in the same mapping explains (``unitz`` for ``units``)
+    is dropped: the "did you mean" on the misspelling already says it.
+    """
+    seen: set[tuple[str | None, str]] = set()
+    out: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        p = _problem(err, root, raw)
+        if (p.key, p.message) not in seen:
+            seen.add((p.key, p.message))
+            out.append(p)
+    explained = {
+        (p.key or "").rsplit(".", 1)[0] + "." + p.hint.split("'")[1]
+        for p in out
+        if p.message.startswith("unknown key") and p.hint and p.hint.count("'") >= 2
+    }
+    return [p for p in out if not (p.message.startswith("missing required key") and p.key in explained)]
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+
+def load_config(
+    path: str | os.PathLike[str] | None,
+    overrides: Sequence[str] = (),
+    *,
+    text: str | None = None,
+) -> LoadedConfig:
+    """Read, override and validate a run config. Raises :class:`ConfigError` listing every problem."""
+    from trainctl.config.schema import RunConfig
+
+    file = Path(path) if path is not None else None
+    if text is None:
+        if file is None:
+            raise ConfigError("no config file given")
+        if not file.exists():
+            guess = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")]) if file.parent.is_dir() else None
+            raise ConfigError(
+                f"config file not found: {file}",
+                hint=f"did you mean {str(file.parent / guess)!r}?" if guess else None,
+            )
+        if file.is_dir():
+            raise ConfigError(f"expected a YAML file, received a folder: {file}")
+        text = file.read_text(encoding="utf-8")
+    label = str(file) if file is not None else "<config>"
+    raw, locs = parse_yaml(text, label)
+    for item in overrides:
+        opath = apply_override(raw, item)
+        for i in range(1, len(opath) + 1):
+            locs.setdefault(dotted(opath[:i]), f"override {item!r}")
+        locs[dotted(opath)] = f"override {item!r}"
+    loaded = LoadedConfig(None, file, raw, text, tuple(overrides), locs)
+    try:
+        loaded.config = RunConfig.model_validate(raw, context={"base_dir": str(loaded.base_dir)})
+    except ValidationError as exc:
+        problems = problems_from(exc, RunConfig, raw)
+        problems = [Problem(p.message, p.key, loaded.where(p.key or "") or label, p.hint) for p in problems]
+        problems.sort(key=lambda p: _line_of(p.where))
+        raise ConfigError(
+            f"{len(problems)} problem(s) in {label}", problems=problems
+        ) from None
+    return loaded
+
+
+def _line_of(where: str | None) -> int:
+    if where and ":" in where:
+        tail = where.rsplit(":", 1)[1]
+        if tail.isdigit():
+            return int(tail)
+    return 10**9

@@ -1,0 +1,105 @@
+"""The run config: one YAML file, validated into a frozen tree of specs. No torch here."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+
+from trainctl.config.base import Spec
+from trainctl.config.callbacks import Callback
+from trainctl.config.compile import Loss, Metric, Optimizer
+from trainctl.config.data import Data
+from trainctl.config.layers import LayerSpec
+
+from trainctl.config.base import LAYERS
+
+Layer = LAYERS.field()
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
+
+
+class ModelSpec(Spec):
+    """A Keras ``Sequential``: layers in order; the first declares the input shape."""
+
+    name: str = "sequential"
+    layers: list[Layer] = Field(min_length=1)  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _input_shape(self) -> ModelSpec:
+        first: LayerSpec = self.layers[0]
+        if first.declared_input_shape() is None:
+            raise ValueError(
+                "the first layer needs an input shape: add `input_shape: [...]` to it "
+                "(or `input_dim` on Dense), or start with `{type: InputLayer, shape: [...]}`"
+            )
+        for i, layer in enumerate(self.layers[1:], start=1):
+            if layer.type == "InputLayer":
+                raise ValueError(f"InputLayer may only be the first layer; found it at layers[{i}]")
+        return self
+
+
+class CompileSpec(Spec):
+    """``model.compile(optimizer, loss, metrics)``. Keras's default optimizer is rmsprop."""
+
+    optimizer: Optimizer = "rmsprop"  # type: ignore[valid-type]
+    loss: Loss  # type: ignore[valid-type]
+    metrics: list[Metric] = []  # type: ignore[valid-type]
+
+
+class FitSpec(Spec):
+    """``model.fit`` arguments, with Keras defaults (``batch_size`` None means 32)."""
+
+    epochs: PositiveInt = 1
+    batch_size: PositiveInt | None = None
+    validation_split: float = Field(0.0, ge=0.0, lt=1.0)
+    validation_data: Literal["test"] | None = None
+    shuffle: bool = True
+    initial_epoch: NonNegativeInt = 0
+    class_weight: dict[int, float] | None = None
+    callbacks: list[Callback] = []  # type: ignore[valid-type]
+    verbose: Literal[0, 1, 2, "auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _validation(self) -> FitSpec:
+        if self.validation_split and self.validation_data:
+            raise ValueError("give validation_split or validation_data, not both")
+        if self.initial_epoch >= self.epochs:
+            raise ValueError(
+                f"initial_epoch ({self.initial_epoch}) must be below epochs ({self.epochs})"
+            )
+        return self
+
+    @property
+    def resolved_batch_size(self) -> int:
+        return self.batch_size or 32
+
+
+class RunConfig(Spec):
+    """One training run."""
+
+    name: str | None = None
+    seed: int | None = None
+    device: str = "auto"
+    threads: PositiveInt | None = None
+    data: Data  # type: ignore[valid-type]
+    model: ModelSpec
+    compile: CompileSpec
+    fit: FitSpec = FitSpec()
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not _DEVICE.match(value):
+            raise ValueError(f"expected auto, cpu, cuda or cuda:N, received {value!r}")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", value):
+            raise ValueError(
+                f"expected letters, digits, '.', '_' or '-' (it names a folder), received {value!r}"
+            )
+        return value
