@@ -20,3 +20,11 @@ def shared_datasets() -> Path:
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip("../shared/datasets is not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    """The CLI, run in-process, writing runs under tmp_path."""
+    from tests.clihelp import Cli
+
+    return Cli(tmp_path / "runs")

@@ -109,11 +109,12 @@ class Family:
         if self.tag not in value:
             raise PydanticCustomError(
                 "component_type_missing",
-                "expected a {tag!r} key naming the {family}, e.g. {{{tag}: {example}}}",
+                # pydantic fills `{name}` only: no `!r`, no `{{` escapes in these templates
+                "expected a '{tag}' key naming the {family}, e.g. {example}",
                 {
                     "tag": self.tag,
                     "family": self.name,
-                    "example": self.names()[0] if self.specs else "...",
+                    "example": f"{{{self.tag}: {self.names()[0] if self.specs else '...'}}}",
                 },
             )
         name = value[self.tag]

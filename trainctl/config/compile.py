@@ -73,7 +73,9 @@ class OptimizerSpec(ComponentSpec):
     def _one_clip(self) -> OptimizerSpec:
         given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k) is not None]
         if len(given) > 1:
-            raise ValueError(f"give at most one of clipnorm, clipvalue, global_clipnorm; received {', '.join(given)}")
+            raise ValueError(
+                f"give at most one of clipnorm, clipvalue, global_clipnorm; received {', '.join(given)}"
+            )
         return self
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
 
 from trainctl.config.base import SOURCES, ComponentSpec, Spec, did_you_mean, norm
@@ -31,13 +31,19 @@ class Step(Spec):
         op, arg = self.op, self.arg
         if op == "scale":
             if not isinstance(arg, (int, float)) or isinstance(arg, bool) or arg <= 0:
-                raise ValueError(f"scale expects a positive number to divide by, e.g. {{scale: 255}}; received {arg!r}")
+                raise ValueError(
+                    f"scale expects a positive number to divide by, e.g. {{scale: 255}}; received {arg!r}"
+                )
         elif op in ("standardize", "normalize", "flatten"):
             if arg not in (None, {}):
                 raise ValueError(f"{op} takes no argument; write it as a bare `- {op}`")
         elif op == "reshape":
-            if not isinstance(arg, (list, tuple)) or not all(isinstance(d, int) and (d > 0 or d == -1) for d in arg):
-                raise ValueError(f"reshape expects a list of positive ints (one may be -1), e.g. {{reshape: [28, 28, 1]}}; received {arg!r}")
+            if not isinstance(arg, (list, tuple)) or not all(
+                isinstance(d, int) and (d > 0 or d == -1) for d in arg
+            ):
+                raise ValueError(
+                    f"reshape expects a list of positive ints (one may be -1), e.g. {{reshape: [28, 28, 1]}}; received {arg!r}"
+                )
         elif op == "cast":
             if arg not in DTYPES:
                 guess = did_you_mean(str(arg), DTYPES)
@@ -47,14 +53,25 @@ class Step(Spec):
                 )
         elif op == "one_hot":
             if not isinstance(arg, int) or isinstance(arg, bool) or arg < 2:
-                raise ValueError(f"one_hot expects the number of classes (an int >= 2), e.g. {{one_hot: 10}}; received {arg!r}")
+                raise ValueError(
+                    f"one_hot expects the number of classes (an int >= 2), e.g. {{one_hot: 10}}; received {arg!r}"
+                )
         elif op == "clip":
-            if not (isinstance(arg, (list, tuple)) and len(arg) == 2 and all(isinstance(v, (int, float)) for v in arg)):
+            if not (
+                isinstance(arg, (list, tuple))
+                and len(arg) == 2
+                and all(isinstance(v, (int, float)) for v in arg)
+            ):
                 raise ValueError(f"clip expects [low, high]; received {arg!r}")
         return self
 
     def label(self) -> str:
         return self.op if self.arg is None else f"{{{self.op}: {self.arg}}}"
+
+    @model_serializer
+    def _as_written(self) -> Any:
+        """Dump in the YAML form (``standardize``, ``{scale: 255}``) so a dump validates again."""
+        return self.op if self.arg is None else {self.op: self.arg}
 
 
 def _step(value: Any) -> Any:
@@ -62,6 +79,8 @@ def _step(value: Any) -> Any:
         return value
     if isinstance(value, str):
         op, arg = value, None
+    elif isinstance(value, dict) and set(value) == {"op", "arg"}:
+        op, arg = value["op"], value["arg"]
     elif isinstance(value, dict) and len(value) == 1:
         ((op, arg),) = value.items()
     else:
@@ -76,7 +95,11 @@ def _step(value: Any) -> Any:
         raise PydanticCustomError(
             "unknown_step",
             "unknown preprocessing step {op}; expected one of: {choices}{hint}",
-            {"op": repr(op), "choices": ", ".join(STEP_OPS), "hint": f" (did you mean {guess!r}?)" if guess else ""},
+            {
+                "op": repr(op),
+                "choices": ", ".join(STEP_OPS),
+                "hint": f" (did you mean {guess!r}?)" if guess else "",
+            },
         )
     return {"op": canonical, "arg": arg}
 

@@ -16,7 +16,7 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from trainctl.config.base import did_you_mean
+from trainctl.config.base import FAMILIES, did_you_mean
 from trainctl.errors import ConfigError, Problem
 
 Path_ = tuple[Union[str, int], ...]  # noqa: UP007
@@ -43,10 +43,14 @@ class LoadedConfig:
     text: str
     overrides: tuple[str, ...] = ()
     locations: dict[str, str] = field(default_factory=dict)
+    base_dir_override: Path | None = None
 
     @property
     def base_dir(self) -> Path:
-        """Folder that relative paths in the config resolve against."""
+        """Folder that relative paths in the config resolve against (a resumed run keeps the
+        original config's folder, recorded in run.json)."""
+        if self.base_dir_override is not None:
+            return self.base_dir_override
         return self.path.parent if self.path else Path.cwd()
 
     def where(self, key: str) -> str | None:
@@ -72,6 +76,16 @@ def _walk(
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                # `? [a, b]: 1` is valid YAML, but a list key is unhashable and names nothing here
+                problems.append(
+                    Problem(
+                        f"expected a plain name as key, received a {key_node.id}",
+                        key=dotted(path) or None,
+                        where=f"{label}:{key_node.start_mark.line + 1}",
+                    )
+                )
+                continue
             key = key_node.value
             if key in seen:
                 problems.append(
@@ -113,7 +127,17 @@ def parse_yaml(text: str, label: str) -> tuple[dict[str, Any], dict[str, str]]:
     _walk(node, (), label, locs, problems)
     if problems:
         raise ConfigError(problems[0].message, problems=problems)
-    data = yaml.SafeLoader(text).get_single_data()
+    try:
+        data = yaml.SafeLoader(text).get_single_data()
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        # tags the safe loader refuses (`!!python/object`), bad `!!binary`, impossible dates...
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{label}:{mark.line + 1}" if mark else label
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(
+            f"invalid YAML value: {reason}",
+            problems=[Problem(f"invalid YAML value: {reason}", where=where)],
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             "top level must be a mapping",
@@ -245,10 +269,13 @@ def _data_path(raw: Any, loc: Sequence[str | int]) -> Path_:
             path.append(part)
         elif isinstance(node, dict) and not path and False:
             pass
+        elif isinstance(part, str) and not part.isidentifier():
+            # a union member's label (`constrained-float`, `function-before[...]`): names no data
+            continue
         elif isinstance(node, (dict, list)):
             # a union tag or a model name in the loc: it names no data
             if isinstance(part, str) and isinstance(node, dict) and part not in node:
-                if any(part == v for v in node.values() if isinstance(v, str)):
+                if any(part == v for v in node.values() if isinstance(v, str)) or _is_tag(node, part):
                     continue
                 if part[:1].isupper() or part in ("str", "int", "float", "bool", "list", "dict"):
                     continue
@@ -261,6 +288,16 @@ def _data_path(raw: Any, loc: Sequence[str | int]) -> Path_:
                 continue
             path.append(part)
     return tuple(path)
+
+
+def _is_tag(node: dict[str, Any], part: str) -> bool:
+    """True when ``part`` is the canonical name the node's loosely spelt tag resolved to
+    (``{type: mae}`` shows up in pydantic's loc as ``mean_absolute_error``)."""
+    return any(
+        fam.canonical(node[fam.tag]) == part
+        for fam in FAMILIES.values()
+        if isinstance(node.get(fam.tag), str)
+    )
 
 
 def _short(value: Any) -> str:
@@ -301,6 +338,10 @@ def _problem(err: Any, root: type[BaseModel], raw: dict[str, Any]) -> Problem:
         guess = did_you_mean(err["input"], [c for c in choices if c])
         hint = f"did you mean {guess!r}?" if guess else None
     received = "" if kind.startswith(("unknown_", "component_", "value_error")) or "received" in message else f", received {_short(err.get('input'))}"
+    head, sep, guess_text = message.rpartition(" (did you mean ")
+    if sep and hint is None and message.endswith("?)"):
+        # validators put their guess in the message; it belongs in `hint`, as everywhere else
+        message, hint = head, "did you mean " + guess_text[:-1]
     return Problem(f"{message}{received}", key=key, hint=hint)
 
 
@@ -322,11 +363,25 @@ def problems_from(exc: ValidationError, root: type[BaseModel], raw: dict[str, An
     """
     seen: set[tuple[str | None, str]] = set()
     out: list[Problem] = []
+    branch: set[int] = set()  # ids of problems raised inside one member of a union
     for err in exc.errors(include_url=False):
         p = _problem(err, root, raw)
         if (p.key, p.message) not in seen:
             seen.add((p.key, p.message))
             out.append(p)
+            if err["type"].endswith(("_type", "_parsing")) and any(
+                isinstance(part, str) and not part.isidentifier() for part in err["loc"]
+            ):
+                branch.add(id(p))
+    # `learning_rate: {type: ExponentialDecay, ...}` with a bad field also fails the float member
+    # of the union ("expected a valid number"); drop that when a deeper error explains more.
+    keys = [p.key or "" for p in out]
+    out = [
+        p
+        for p in out
+        if id(p) not in branch
+        or not any(k.startswith((f"{p.key}.", f"{p.key}[")) for k in keys if p.key)
+    ]
     explained = {
         (p.key or "").rsplit(".", 1)[0] + "." + p.hint.split("'")[1]
         for p in out

@@ -7,13 +7,11 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
-from trainctl.config.base import Spec
+from trainctl.config.base import LAYERS, Spec
 from trainctl.config.callbacks import Callback
 from trainctl.config.compile import Loss, Metric, Optimizer
 from trainctl.config.data import Data
 from trainctl.config.layers import LayerSpec
-
-from trainctl.config.base import LAYERS
 
 Layer = LAYERS.field()
 
@@ -66,9 +64,7 @@ class FitSpec(Spec):
         if self.validation_split and self.validation_data:
             raise ValueError("give validation_split or validation_data, not both")
         if self.initial_epoch >= self.epochs:
-            raise ValueError(
-                f"initial_epoch ({self.initial_epoch}) must be below epochs ({self.epochs})"
-            )
+            raise ValueError(f"initial_epoch ({self.initial_epoch}) must be below epochs ({self.epochs})")
         return self
 
     @property

@@ -1,0 +1,44 @@
+"""Helpers for driving the CLI in-process (Typer's CliRunner) and reading run folders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from trainctl.cli.main import app
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+class Cli:
+    def __init__(self, runs: Path) -> None:
+        self.runs = runs
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str | Path, runs: bool = True):
+        argv = [str(a) for a in args]
+        if runs and argv and argv[0] == "train" and "--runs-dir" not in argv:
+            argv += ["--runs-dir", str(self.runs)]
+        return self.runner.invoke(app, argv, catch_exceptions=False)
+
+    def train_json(self, *args: str | Path) -> dict:
+        res = self("train", *args, "--json")
+        assert res.exit_code == 0, res.output + res.stderr
+        return json.loads(res.stdout)
+
+
+def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+__all__: Sequence[str] = ["CONFIGS", "Cli", "read_json", "write"]

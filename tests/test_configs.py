@@ -1,0 +1,75 @@
+"""Every shipped config validates, starts with its command, and the small ones train as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.clihelp import CONFIGS, Cli, read_json
+from trainctl.config import load_config
+
+ALL = sorted(CONFIGS.glob("*.yaml"))
+SMALL = ["digits_quickstart", "linear_regression", "nonlinear_regression", "xor"]
+NEEDS_IDX = ["mnist_mlp", "fashion_mnist"]
+
+
+def test_there_are_configs() -> None:
+    assert {p.stem for p in ALL} >= set(SMALL + NEEDS_IDX)
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
+def test_config_validates_and_names_its_command(path: Path) -> None:
+    load_config(path)
+    first = path.read_text().splitlines()[0]
+    assert first == f"# trainctl train configs/{path.name}"
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_config_trains_end_to_end(cli: Cli, name: str) -> None:
+    out = cli.train_json(CONFIGS / f"{name}.yaml")
+    assert out["status"] in ("completed", "stopped_early")
+    history = read_json(Path(out["run_dir"]) / "history.json")
+    assert np.isfinite(history["loss"]).all()
+
+
+@pytest.mark.parametrize("name", NEEDS_IDX)
+def test_idx_configs_smoke(cli: Cli, name: str, shared_datasets: Path) -> None:
+    out = cli.train_json(CONFIGS / f"{name}.yaml", "--smoke")
+    assert out["status"] == "completed" and out["epochs"] == 1
+    assert np.isfinite(out["metrics"]["test"]["loss"])
+
+
+def test_xor_reaches_full_accuracy(cli: Cli) -> None:
+    out = cli.train_json(CONFIGS / "xor.yaml")
+    history = read_json(Path(out["run_dir"]) / "history.json")
+    assert history["binary_accuracy"][-1] == 1.0
+
+
+def _dense_weights(run: Path) -> tuple[np.ndarray, np.ndarray]:
+    with h5py.File(run / "model.weights.h5", "r") as f:
+        group = f["layers/dense/vars"]
+        return group["0"][()], group["1"][()]
+
+
+def test_linear_regression_recovers_w_and_b(cli: Cli) -> None:
+    from trainctl.data import load_data
+
+    loaded = load_config(CONFIGS / "linear_regression.yaml")
+    out = cli.train_json(CONFIGS / "linear_regression.yaml")
+    kernel, bias = _dense_weights(Path(out["run_dir"]))
+    data = load_data(loaded.config.data, base_dir=CONFIGS, seed=loaded.config.seed)
+    # the least-squares line through the same noisy points is what gradient descent must find
+    slope, intercept = np.polyfit(data.x_train[:, 0], data.y_train[:, 0], 1)
+    assert kernel[0, 0] == pytest.approx(slope, abs=0.02)
+    assert bias[0] == pytest.approx(intercept, abs=0.1)
+    assert kernel[0, 0] == pytest.approx(4.0, abs=0.5) and bias[0] == pytest.approx(3.0, abs=2.0)
+
+
+@pytest.mark.slow
+def test_fashion_mnist_reaches_087(cli: Cli, shared_datasets: Path) -> None:
+    out = cli.train_json(CONFIGS / "fashion_mnist.yaml")
+    assert out["epochs"] == 5
+    assert out["metrics"]["test"]["accuracy"] >= 0.87

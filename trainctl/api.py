@@ -1,0 +1,484 @@
+"""The library's front door: ``train``, ``resume`` and ``summary`` as plain functions.
+
+Owns the order of things: config -> data -> model -> trainer -> run folder. Never prints; progress
+goes through an injected :class:`~trainctl.training.loop.Progress`. ``trainctl.evaluation`` holds
+evaluate/predict, which start from a finished run folder.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import resource
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainctl.config.loader import LoadedConfig
+from trainctl.errors import ArtifactError, DataError, Interrupted, TrainctlError, TrainingDiverged
+
+SMOKE_TRAIN_ROWS = 256
+SMOKE_TEST_ROWS = 128
+STATE_FILE = "state/train_state.safetensors"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    status: str
+    epochs: int
+    history: dict[str, list[float]]
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def resolve_device(requested: str) -> Any:
+    import torch
+
+    from trainctl.errors import ConfigError
+
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {requested!r} was asked for, but torch sees no CUDA GPU",
+                key="device",
+                hint="use device: auto or cpu, or install a CUDA build of torch",
+            )
+        index = int(requested.split(":")[1]) if ":" in requested else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"expected a GPU index below {torch.cuda.device_count()}, received {requested!r}",
+                key="device",
+            )
+    return torch.device(requested)
+
+
+def default_threads() -> int:
+    """CPU threads when the config says none: leave one core free, at most 8.
+
+    OpenMP worker threads spin at every barrier; a 2-thread torch process that shares 2 cores
+    with any other busy process slowed down 100x here, while 1 thread lost only ~1.3x on an idle
+    machine. So small machines get 1 thread; big ones get most cores without oversubscribing.
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores - 1, 8))
+
+
+def resolved_yaml(cfg: Any) -> str:
+    """Every default filled in, tags first, as YAML a user can read and rerun."""
+
+    def tag_first(node: Any) -> Any:
+        if isinstance(node, dict):
+            head = {k: node[k] for k in ("type", "source") if k in node}
+            return head | {k: tag_first(v) for k, v in node.items() if k not in head}
+        if isinstance(node, list):
+            return [tag_first(v) for v in node]
+        return node
+
+    data = tag_first(cfg.model_dump(mode="json"))
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _config_as_given(loaded: LoadedConfig) -> str:
+    if not loaded.overrides:
+        return loaded.text
+    head = f"# {loaded.path}, with overrides: {' '.join(loaded.overrides)}\n"
+    return head + yaml.safe_dump(loaded.raw, sort_keys=False, default_flow_style=None, width=100)
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    from trainctl import __version__
+
+    return {
+        "trainctl": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# building a trainer from a config
+
+
+@dataclass
+class Prepared:
+    """Everything ``fit`` needs, built deterministically from (config, seed)."""
+
+    trainer: Any
+    train: Any
+    val: Any
+    test: Any
+    metric_names: list[str]
+    dataset: Any
+
+
+def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrupt: list[int]) -> Prepared:
+    import torch
+
+    from trainctl.data import load_data, take_rows, validation_split
+    from trainctl.model.sequential import build_model
+    from trainctl.runs import RunDir
+    from trainctl.training.callbacks import build_callbacks
+    from trainctl.training.loop import Split, Trainer
+    from trainctl.training.losses import build_loss, check_targets
+    from trainctl.training.metrics import build_metrics
+    from trainctl.training.optimizers import build_optimizer
+
+    seed = cfg.seed
+    ds = load_data(cfg.data, base_dir=base_dir, seed=seed)
+    if smoke:
+        ds = take_rows(ds, SMOKE_TRAIN_ROWS, SMOKE_TEST_ROWS)
+    run.write_json(RunDir.PREPROCESS, ds.preprocessor.to_json() | {"class_names": ds.class_names})
+
+    torch.manual_seed(seed)
+    model = build_model(cfg.model).to(dev)
+    check_input(model, ds.x_train.shape[1:])
+    check_targets(cfg.compile.loss, tuple(ds.y_train.shape), (None, *model.output_shape))
+    run.write_text(RunDir.SUMMARY, render_summary(model))
+
+    x = torch.as_tensor(ds.x_train).to(dev)
+    y = torch.as_tensor(ds.y_train).to(dev)
+    w = _class_weights(cfg.fit.class_weight, ds.y_train, dev)
+    test = None
+    if ds.x_test is not None and ds.y_test is not None:
+        test = Split(torch.as_tensor(ds.x_test).to(dev), torch.as_tensor(ds.y_test).to(dev))
+    val = None
+    if cfg.fit.validation_split:
+        tr, va = validation_split(len(x), cfg.fit.validation_split)
+        val = Split(x[va], y[va], None)
+        x, y, w = x[tr], y[tr], (w[tr] if w is not None else None)
+    elif cfg.fit.validation_data == "test":
+        if test is None:
+            raise DataError(
+                "validation_data: test needs a test split, and this data has none",
+                key="fit.validation_data",
+                hint="add data.test_split: 0.2, or use fit.validation_split",
+            )
+        val = test
+
+    metrics = build_metrics(
+        cfg.compile.metrics,
+        cfg.compile.loss,
+        y_true_shape=tuple(ds.y_train.shape),
+        y_pred_shape=(len(ds.y_train), *model.output_shape),
+        final_activation=model.final_activation,
+    )
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    trainer = Trainer(
+        model=model,
+        optimizer=build_optimizer(cfg.compile.optimizer, model.parameters()),
+        loss=build_loss(cfg.compile.loss, model.final_activation),
+        metrics=metrics,
+        callbacks=build_callbacks(cfg.fit.callbacks),
+        batch_size=cfg.fit.resolved_batch_size,
+        shuffle=cfg.fit.shuffle,
+        generator=gen,
+        run_dir=run.path,
+        checkpoint_writer=lambda path, weights_only: write_model(model, path, weights_only, cfg),
+        epoch=cfg.fit.initial_epoch,
+        interrupt=interrupt,
+    )
+    return Prepared(trainer, Split(x, y, w), val, test, [m.name for m in metrics], ds)
+
+
+def check_input(model: Any, data_shape: tuple[int, ...]) -> None:
+    """The first layer's input shape must match the samples, before any tensor op complains."""
+    want = tuple(model.input_shape)
+    if len(want) != len(data_shape) or any(
+        w is not None and w != d for w, d in zip(want, data_shape, strict=False)
+    ):
+        raise DataError(
+            f"the model expects samples of shape {want}, the data has {tuple(data_shape)}",
+            key="model.layers[0].input_shape",
+            hint="add a reshape/flatten step under data.x, or change input_shape",
+        )
+
+
+def _class_weights(class_weight: dict[int, float] | None, y: Any, device: Any) -> Any:
+    """Keras ``class_weight``: a per-sample weight looked up by the (arg-max) label."""
+    if not class_weight:
+        return None
+    import numpy as np
+    import torch
+
+    if y.ndim > 1 and y.shape[-1] > 1:
+        labels = y.argmax(-1)
+    else:
+        labels = y.reshape(len(y)).round().astype(np.int64)
+    table = np.ones(max(int(labels.max()), *class_weight) + 1, dtype=np.float32)
+    for cls, weight in class_weight.items():
+        table[cls] = weight
+    return torch.as_tensor(table[labels]).to(device)
+
+
+# ---------------------------------------------------------------------------------------------
+# state for exact resume
+
+
+def trainer_state(trainer: Any) -> dict[str, Any]:
+    import torch
+
+    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainer.generator.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "epoch": trainer.epoch,
+        "stop_training": trainer.stop_training,
+        "history": trainer.history,
+        "model": trainer.model.state_dict(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "rng": rng,
+        "callbacks": [cb.state_dict() for cb in trainer.callbacks],
+        # EarlyStopping(restore_best_weights) keeps tensors outside its JSON state
+        "best_weights": [getattr(cb, "best_weights", None) or {} for cb in trainer.callbacks],
+    }
+
+
+def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None:
+    import torch
+
+    try:
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        if len(state["callbacks"]) != len(trainer.callbacks):
+            raise ArtifactError(
+                f"{where}: saved {len(state['callbacks'])} callback states, the config has "
+                f"{len(trainer.callbacks)} callbacks"
+            )
+        best = state.get("best_weights") or [{}] * len(trainer.callbacks)
+        for cb, cb_state, weights in zip(trainer.callbacks, state["callbacks"], best, strict=True):
+            cb.set_trainer(trainer)
+            cb.load_state_dict(cb_state)
+            if weights:
+                cb.best_weights = weights  # type: ignore[attr-defined]
+        torch.set_rng_state(state["rng"]["torch"])
+        trainer.generator.set_state(state["rng"]["shuffle"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ArtifactError(f"{where}: the saved state does not fit this model ({exc})") from None
+    trainer.epoch = int(state["epoch"])
+    trainer.stop_training = bool(state["stop_training"])
+    trainer.history = {k: list(v) for k, v in state["history"].items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# train / resume
+
+
+def train(
+    loaded: LoadedConfig,
+    *,
+    runs_dir: Path = Path("runs"),
+    name: str | None = None,
+    device: str | None = None,
+    smoke: bool = False,
+    init_from: Path | None = None,
+    progress: Any = None,
+    on_run_dir: Callable[[Path], None] | None = None,
+    interrupt: list[int] | None = None,
+) -> TrainResult:
+    """Train one config into a fresh run folder. Raises a :class:`TrainctlError` on failure."""
+    import torch
+
+    from trainctl.runs import RunDir
+
+    cfg = loaded.config
+    seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    run_name = name or cfg.name or (loaded.path.stem if loaded.path else "run")
+    dev = resolve_device(device or cfg.device)
+    cfg = cfg.model_copy(update={"seed": seed, "name": run_name, "device": str(dev)})
+    if init_from is not None:
+        RunDir.open(Path(init_from))  # fail before creating a run folder
+
+    run = RunDir.create(Path(runs_dir), run_name)
+    if on_run_dir is not None:
+        on_run_dir(run.path)
+    run.write_text(RunDir.CONFIG, _config_as_given(loaded))
+    run.write_text(RunDir.RESOLVED, resolved_yaml(cfg))
+    torch.set_num_threads(cfg.threads or default_threads())
+    run.update_run(
+        name=run_name,
+        status="running",
+        started=_now(),
+        seed=seed,
+        device=str(dev),
+        threads=torch.get_num_threads(),
+        smoke=smoke,
+        base_dir=str(loaded.base_dir.resolve()),
+        init_from=str(init_from) if init_from else None,
+        versions=_versions(),
+        command=sys.argv,
+    )
+    return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from)
+
+
+def resume(
+    run_path: Path,
+    *,
+    progress: Any = None,
+    interrupt: list[int] | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """Continue an interrupted run in its own folder, from its last completed epoch."""
+    from trainctl.config import load_config
+    from trainctl.runs import RunDir
+    from trainctl.serialization.state import load_state
+
+    run = RunDir.open(Path(run_path))
+    info = run.read_json(RunDir.RUN)
+    if info.get("status") in ("completed", "stopped_early"):
+        raise ArtifactError(
+            f"{run.path} already finished ({info['status']}); nothing to resume",
+            hint="use `trainctl train CONFIG --init-from RUN` to start a new run from its weights",
+        )
+    loaded = load_config(run.file(RunDir.RESOLVED))
+    loaded.base_dir_override = Path(info.get("base_dir", run.path))
+    cfg = loaded.config
+    dev = resolve_device(device or cfg.device)
+    import torch
+
+    torch.set_num_threads(cfg.threads or default_threads())
+    state = load_state(run.file(STATE_FILE))
+    run.update_run(status="running", resumed=_now(), resumed_from_epoch=int(state["epoch"]))
+    return _fit(loaded, cfg, run, dev, bool(info.get("smoke")), progress, interrupt, state=state)
+
+
+def _fit(
+    loaded: LoadedConfig,
+    cfg: Any,
+    run: Any,
+    dev: Any,
+    smoke: bool,
+    progress: Any,
+    interrupt: list[int] | None,
+    *,
+    state: dict[str, Any] | None = None,
+    init_from: Path | None = None,
+) -> TrainResult:
+    from trainctl.serialization.state import save_state
+    from trainctl.training.loop import order_history
+
+    trainer = None
+    try:
+        prep = _prepare(cfg, loaded.base_dir, dev, smoke, run, interrupt if interrupt is not None else [])
+        trainer = prep.trainer
+        if init_from is not None:
+            from trainctl.serialization import load_weights_h5
+
+            load_weights_h5(trainer.model, Path(init_from) / "model.weights.h5")
+        if state is not None:
+            load_trainer_state(trainer, state, run.file(STATE_FILE))
+        epochs = min(cfg.fit.epochs, 1) if smoke else cfg.fit.epochs
+
+        def persist(_epoch: int) -> None:
+            save_state(run.file(STATE_FILE), trainer_state(trainer))
+            run.write_history(order_history(trainer.history, prep.metric_names))
+
+        if trainer.stop_training:  # resumed after EarlyStopping fired: nothing left to train
+            epochs = trainer.epoch
+        trainer.fit(prep.train, prep.val, epochs, progress=progress, on_epoch_end=persist)
+        history = order_history(trainer.history, prep.metric_names)
+        run.write_history(history)
+
+        results: dict[str, dict[str, float]] = {
+            "train": {
+                k: v[-1]
+                for k, v in history.items()
+                if not k.startswith("val_") and k not in ("lr", "epoch_time")
+            },
+            "val": {k[4:]: v[-1] for k, v in history.items() if k.startswith("val_")},
+        }
+        if prep.test is not None:
+            results["test"] = trainer.evaluate(prep.test)
+        run.write_json(run.METRICS, results)
+        write_model(trainer.model, run.path, False, cfg)
+        status = "stopped_early" if trainer.stop_training else "completed"
+        run.update_run(status=status, ended=_now(), epochs=trainer.epoch, peak_rss_mb=_peak_rss_mb())
+        return TrainResult(run.path, status, trainer.epoch, history, results)
+    except TrainctlError as exc:
+        status = {TrainingDiverged: "diverged", Interrupted: "interrupted"}.get(type(exc), "failed")
+        run.update_run(
+            status=status,
+            ended=_now(),
+            error=exc.render(),
+            peak_rss_mb=_peak_rss_mb(),
+            epochs=trainer.epoch if trainer is not None else 0,
+        )
+        exc.locate(loaded.where)
+        raise
+    except BaseException as exc:
+        run.update_run(status="failed", ended=_now(), error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# model files and summaries
+
+
+def write_model(model: Any, where: Path, weights_only: bool, cfg: Any) -> None:
+    """Keras artifacts into a folder (or just the weights to ``*.weights.h5``)."""
+    from trainctl.serialization import save_keras_artifacts, save_weights_h5
+
+    where = Path(where)
+    if weights_only:
+        target = where if where.name.endswith(".weights.h5") else where.with_name(where.name + ".weights.h5")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        save_weights_h5(model, target)
+    else:
+        where.mkdir(parents=True, exist_ok=True)
+        save_keras_artifacts(model, where, training_config=training_config(cfg))
+
+
+def training_config(cfg: Any) -> dict[str, Any]:
+    """Keras's ``training_config`` for model.h5, so ``load_model`` returns a compiled model."""
+    opt = cfg.compile.optimizer
+    return {
+        "loss": cfg.compile.loss.type,
+        "metrics": [m.name or m.type for m in cfg.compile.metrics],
+        "optimizer_config": {
+            "class_name": opt.type,
+            "config": {
+                k: v for k, v in opt.kwargs().items() if isinstance(v, (int, float, bool)) or v is None
+            },
+        },
+    }
+
+
+def render_summary(model: Any, *, width: int = 76, color: bool = False) -> str:
+    from trainctl.reporting.summary import summary_text
+
+    return summary_text(model.name, model.info, width=width, color=color)
+
+
+def summary(loaded: LoadedConfig) -> tuple[str, list[Any]]:
+    """The model name and summary rows from the config alone: no torch, no data."""
+    from trainctl.model.shapes import infer
+
+    try:
+        _, rows = infer(list(loaded.config.model.layers))
+    except TrainctlError as exc:
+        exc.locate(loaded.where)
+        raise
+    return loaded.config.model.name, rows

@@ -1,0 +1,47 @@
+"""``trainctl``: the Typer app. Commands import their heavy modules lazily, so ``--help`` is fast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from trainctl import __version__
+from trainctl.cli import config_cmd, summary, train
+from trainctl.cli.common import STATE
+
+app = typer.Typer(
+    name="trainctl",
+    help="Keras-style training runs on PyTorch, driven by YAML files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"trainctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for handled errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Exit codes: 0 ok, 1 internal error, 2 config/usage, 3 data, 4 artifact, 5 diverged,
+    6 quality gate, 130/143 interrupted (resumable)."""
+    STATE.debug = debug
+
+
+app.command("train")(train.train)
+app.command("summary")(summary.summary)
+app.add_typer(config_cmd.app, name="config")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,126 @@
+"""``trainctl train CONFIG [key=value ...]``: validate, build, fit, and write a run folder."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from trainctl.cli.common import emit_json, handle_errors, plain_output
+
+
+def _progress(verbose: Any, as_json: bool) -> Any:
+    """Keras's verbose: 0 silent, 1 bar, 2 one line per epoch; auto = bar on a terminal only."""
+    from rich.console import Console
+
+    from trainctl.reporting.progress import PlainProgress, RichProgress
+
+    stream = sys.stderr if as_json else sys.stdout
+    if verbose == 0:
+        return None
+    if verbose == 2 or plain_output() or not stream.isatty():
+        return PlainProgress(stream)
+    return RichProgress(Console(file=stream))
+
+
+@contextmanager
+def _signals_to(flag: list[int]) -> Iterator[None]:
+    """SIGINT/SIGTERM ask the loop to stop after the current step; a second one stops at once."""
+
+    def handler(signum: int, _frame: object) -> None:
+        if flag:
+            raise KeyboardInterrupt
+        flag.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@handle_errors("as_json")
+def train(
+    config: Annotated[Path | None, typer.Argument(help="The run's YAML file.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="Overrides such as fit.epochs=3 (checked against the schema).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Run name (default: the config's name).")] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run folders go.")] = Path("runs"),
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+    smoke: Annotated[
+        bool, typer.Option("--smoke", help="CI smoke run: every stage on a small slice, in seconds.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object on stdout; everything else on stderr.")
+    ] = False,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads (default: cores - 1, at most 8).")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue an interrupted run, in its own folder, from its last epoch."),
+    ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option("--init-from", help="Start a NEW run from the weights of a finished run."),
+    ] = None,
+) -> None:
+    """Train a model described by CONFIG into runs/<name>-<timestamp>/."""
+    from trainctl import api
+    from trainctl.config import load_config
+    from trainctl.errors import ConfigError
+
+    out = sys.stderr if as_json else sys.stdout
+    flag: list[int] = []
+    if resume is not None:
+        if config is not None or overrides or init_from is not None:
+            raise ConfigError(
+                "--resume continues a run exactly as it was configured; it takes no CONFIG, "
+                "overrides or --init-from",
+                hint="use `trainctl train CONFIG --init-from RUN` to start a new run from its weights",
+            )
+        verbose = "auto"
+        with _signals_to(flag):
+            result = api.resume(resume, progress=_progress(verbose, as_json), interrupt=flag, device=device)
+    else:
+        if config is None:
+            raise ConfigError(
+                "expected a CONFIG file (or --resume RUN)", hint="trainctl train configs/xor.yaml"
+            )
+        loaded = load_config(config, [*(overrides or []), *([f"threads={threads}"] if threads else [])])
+        verbose = loaded.config.fit.verbose
+        progress = _progress(verbose, as_json)
+        with _signals_to(flag):
+            result = api.train(
+                loaded,
+                interrupt=flag,
+                runs_dir=runs_dir,
+                name=name,
+                device=device,
+                smoke=smoke,
+                init_from=init_from,
+                progress=progress,
+                on_run_dir=lambda p: out.write(f"run folder: {p}\n") if verbose != 0 else None,
+            )
+    if as_json:
+        emit_json(
+            {
+                "run_dir": str(result.run_dir),
+                "status": result.status,
+                "epochs": result.epochs,
+                "metrics": result.metrics,
+            }
+        )
+        return
+    if verbose != 0:
+        test = result.metrics.get("test")
+        if test:
+            out.write("test: " + " - ".join(f"{k}: {v:.4f}" for k, v in test.items()) + "\n")
+        out.write(f"{result.status}: {result.run_dir}\n")

@@ -1,0 +1,143 @@
+"""CSV files with a header row, read with the ``csv`` module (pandas is not a dependency).
+
+Features must be numeric; a text column is an error that names the column, the line and the
+value. A text target is label-encoded with its sorted unique values (as scikit-learn's
+``LabelEncoder`` does), and those values become the class names.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainctl.config.base import did_you_mean
+from trainctl.data.paths import resolve
+from trainctl.errors import DataError
+
+
+def _read(path: Path, delimiter: str) -> tuple[list[str], np.ndarray, list[int]]:
+    """Header, the cells as a (rows, columns) str array, and each row's line number."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh, delimiter=delimiter)
+            header = [h.strip() for h in next(reader, [])]
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise DataError(
+                        f"expected {len(header)} fields (as in the header) on line {reader.line_num} of "
+                        f"{path}, received {len(row)}",
+                        key="data.delimiter" if len(row) == 1 or len(header) == 1 else None,
+                        hint=f"the delimiter is {delimiter!r}" if len(row) == 1 or len(header) == 1 else None,
+                    )
+                rows.append(row)
+                lines.append(reader.line_num)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"expected a UTF-8 CSV file, received an unreadable one: {path} ({exc})") from exc
+    if not header or not rows:
+        raise DataError(f"expected a header row and at least one data row in {path}, received none")
+    return header, np.char.strip(np.array(rows, dtype=str)), lines
+
+
+def _column(header: list[str], ref: str | int, key: str, path: Path) -> int:
+    if isinstance(ref, int):
+        if -len(header) <= ref < len(header):
+            return ref % len(header)
+        raise DataError(
+            f"expected a column index in 0..{len(header) - 1} for {path}, received {ref}", key=key
+        )
+    if ref in header:
+        return header.index(ref)
+    guess = did_you_mean(ref, header)
+    raise DataError(
+        f"expected a column named {ref!r} in {path}, received columns {', '.join(header)}",
+        key=key,
+        hint=f"did you mean {guess!r}?" if guess else None,
+    )
+
+
+def _numeric(cells: np.ndarray, names: list[str], lines: list[int], path: Path) -> np.ndarray:
+    """The feature block as float64; the first bad cell is reported with its column and line."""
+    try:
+        return cells.astype(np.float64)
+    except ValueError:
+        pass
+    for j, name in enumerate(names):
+        try:
+            cells[:, j].astype(np.float64)
+        except ValueError:
+            for i, value in enumerate(cells[:, j].tolist()):
+                try:
+                    float(value)
+                except ValueError:
+                    raise DataError(
+                        f"expected numbers in feature column {name!r} of {path}, received {value!r} "
+                        f"on line {lines[i]}",
+                        key="data.features",
+                        hint="encode text columns as numbers, or leave the column out of data.features",
+                    ) from None
+    raise AssertionError("unreachable: astype failed but every column parsed")  # pragma: no cover
+
+
+def _target(col: np.ndarray) -> np.ndarray:
+    """int64 if every value is an integer, else float64; raises ValueError for text."""
+    try:
+        return col.astype(np.int64)
+    except ValueError:
+        return col.astype(np.float64)
+
+
+def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    header, cells, lines = _read(path, spec.delimiter)
+    if len(header) == 1:
+        raise DataError(
+            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
+            f"when splitting on {spec.delimiter!r}",
+            key="data.delimiter",
+            hint="set data.delimiter to the file's separator",
+        )
+    t = _column(header, spec.target, "data.target", path)
+    if spec.features is None:
+        cols = [j for j in range(len(header)) if j != t]
+    else:
+        cols = [_column(header, f, f"data.features[{i}]", path) for i, f in enumerate(spec.features)]
+        if t in cols:
+            raise DataError(
+                f"expected the target column {header[t]!r} to be left out of the features, received it "
+                f"as data.features[{cols.index(t)}]",
+                key=f"data.features[{cols.index(t)}]",
+            )
+    if not cols:
+        raise DataError(f"expected at least one feature column in {path}, received only the target")
+    x = _numeric(cells[:, cols], [header[j] for j in cols], lines, path)
+    return x, cells[:, t]
+
+
+def load_csv(
+    spec: Any, base_dir: Path
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, list[str] | None]:
+    """``(x, y, x_test, y_test, class_names)`` from ``data.path`` and the optional ``data.test_path``."""
+    x, y_text = _table(spec, resolve(base_dir, spec.path, "data.path"))
+    x_test = y_text_test = None
+    if spec.test_path is not None:
+        x_test, y_text_test = _table(spec, resolve(base_dir, spec.test_path, "data.test_path"))
+    both = y_text if y_text_test is None else np.concatenate([y_text, y_text_test])
+    try:
+        _target(both)
+    except ValueError:
+        # text labels: one sorted vocabulary over train and test, so the codes agree
+        names, codes = np.unique(both, return_inverse=True)
+        codes = codes.astype(np.int64)
+        y, y_test = codes[: len(y_text)], (None if y_text_test is None else codes[len(y_text) :])
+        return x, y, x_test, y_test, [str(v) for v in names]
+    y = _target(y_text)
+    y_test = None if y_text_test is None else _target(y_text_test)
+    if y_test is not None and y.dtype != y_test.dtype:
+        y, y_test = y.astype(np.float64), y_test.astype(np.float64)
+    return x, y, x_test, y_test, None

@@ -1,0 +1,248 @@
+"""Raw loaders, one per ``data.source``: arrays as the source holds them, before any step.
+
+Every loader returns a :class:`Raw`; ``trainctl.data.dataset`` then splits and preprocesses.
+``.npy``/``.npz`` files are always read with ``allow_pickle=False``: a data file must never be
+able to run code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainctl.config.base import did_you_mean
+from trainctl.data import download, idx
+from trainctl.data.csvfile import load_csv
+from trainctl.data.paths import resolve
+from trainctl.errors import ConfigError, DataError
+
+FASHION_NAMES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+DIGIT_NAMES = [str(i) for i in range(10)]
+
+
+@dataclass
+class Raw:
+    """Arrays straight from the source; x_test/y_test are None when it has no test split."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    class_names: list[str] | None = None
+    task_hint: str = ""
+
+
+def guess_task(y: np.ndarray) -> str:
+    """Integer, boolean or 0/1 targets look like classification; other floats like regression."""
+    if np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_:
+        return "classification"
+    if np.issubdtype(y.dtype, np.floating) and y.size and np.all((y == 0) | (y == 1)):
+        return "classification"
+    return "regression"
+
+
+# --- synthetic ---------------------------------------------------------------------------------
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float32)
+
+
+def _synthetic(spec: Any, base_dir: Path, seed: int) -> Raw:
+    """Tutorial data. xor with ``n: 4`` is the truth table once; larger n tiles it, in order."""
+    rng = np.random.default_rng(seed)
+    n, kind = spec.n, spec.kind
+    x: np.ndarray
+    y: np.ndarray
+
+    def noise(shape: tuple[int, ...]) -> np.ndarray:
+        return rng.normal(0.0, spec.noise, shape) if spec.noise > 0 else np.zeros(shape)
+
+    if kind in ("linear", "quadratic"):
+        x = rng.uniform(spec.low, spec.high, (n, 1))
+        y = 4 * x + 3 if kind == "linear" else 1.5 * x**2 - 12 * x + 0.5
+        return Raw(x.astype(np.float32), (y + noise(y.shape)).astype(np.float32), task_hint="regression")
+    if kind == "xor":
+        if n < 4:
+            raise ConfigError(f"expected n >= 4 for the xor table, received {n}", key="data.n")
+        reps = -(-n // 4)
+        x = np.tile(XOR_X, (reps, 1))[:n]
+        y = np.tile(XOR_Y, (reps, 1))[:n]
+        x = (x + noise(x.shape)).astype(np.float32)
+        return Raw(x, y, class_names=["0", "1"], task_hint="classification")
+    if kind == "random":
+        x = rng.uniform(spec.low, spec.high, (n, spec.features)).astype(np.float32)
+        return Raw(x, rng.uniform(0.0, 1.0, (n, 1)).astype(np.float32), task_hint="regression")
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(n_samples=n, n_features=spec.features, centers=spec.classes, random_state=seed)
+    return Raw(x.astype(np.float32), y.astype(np.int64), task_hint="classification")
+
+
+# --- scikit-learn's bundled datasets (offline) ---------------------------------------------------
+
+
+def _sklearn(spec: Any, base_dir: Path, seed: int) -> Raw:
+    import sklearn.datasets as skd
+
+    bunch = getattr(skd, f"load_{spec.name}")()
+    names = getattr(bunch, "target_names", None)
+    y = np.asarray(bunch.target)
+    return Raw(
+        np.asarray(bunch.data),
+        y,
+        class_names=None if names is None else [str(v) for v in names],
+        task_hint="regression" if spec.name == "diabetes" else "classification",
+    )
+
+
+# --- numpy files ---------------------------------------------------------------------------------
+
+
+def _np_load(path: Path) -> Any:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(
+            f"expected a numpy .npy/.npz file, received an unreadable one: {path} ({exc})"
+        ) from exc
+
+
+def _npy_array(base_dir: Path, name: str, key: str) -> np.ndarray:
+    path = resolve(base_dir, name, key)
+    arr = _np_load(path)
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise DataError(
+            f"expected a single array (.npy) in {path}, received an .npz archive",
+            key=key,
+            hint="use `source: npz` for .npz files",
+        )
+    if arr.ndim == 0:
+        raise DataError(f"expected an array with a batch axis in {path}, received a scalar", key=key)
+    return arr
+
+
+def _npy(spec: Any, base_dir: Path, seed: int) -> Raw:
+    x = _npy_array(base_dir, spec.x, "data.x")
+    y = _npy_array(base_dir, spec.y, "data.y")
+    if (spec.x_test is None) != (spec.y_test is None):
+        key = "data.y_test" if spec.y_test is None else "data.x_test"
+        raise ConfigError("expected x_test and y_test together, received only one of them", key=key)
+    if spec.x_test is None:
+        return Raw(x, y, task_hint=guess_task(y))
+    return Raw(
+        x,
+        y,
+        _npy_array(base_dir, spec.x_test, "data.x_test"),
+        _npy_array(base_dir, spec.y_test, "data.y_test"),
+        task_hint=guess_task(y),
+    )
+
+
+def _npz(spec: Any, base_dir: Path, seed: int) -> Raw:
+    path = resolve(base_dir, spec.path, "data.path")
+    archive = _np_load(path)
+    if isinstance(archive, np.ndarray):
+        raise DataError(
+            f"expected an .npz archive in {path}, received a single array (.npy)",
+            key="data.path",
+            hint="use `source: npy` for .npy files",
+        )
+    with archive:
+        keys = list(archive.files)
+
+        def get(field: str, required: bool) -> np.ndarray | None:
+            name = getattr(spec, field)
+            if name in keys:
+                try:
+                    return np.asarray(archive[name])
+                except ValueError as exc:
+                    raise DataError(
+                        f"expected a numeric array under {name!r} in {path}, received: {exc}",
+                        key=f"data.{field}",
+                    ) from exc
+            if name is None or not (required or field in spec.model_fields_set):
+                return None
+            guess = did_you_mean(name, keys)
+            raise DataError(
+                f"expected a key {name!r} in {path}, received keys {', '.join(keys) or '(none)'}",
+                key=f"data.{field}",
+                hint=f"did you mean {guess!r}?" if guess else None,
+            )
+
+        x, y = get("x_train", True), get("y_train", True)
+        x_test, y_test = get("x_test", False), get("y_test", False)
+    assert x is not None and y is not None
+    if (x_test is None) != (y_test is None):
+        field = "y_test" if y_test is None else "x_test"
+        raise DataError(
+            f"expected both test keys in {path}, received only one of x_test/y_test",
+            key=f"data.{field}",
+            hint=f"available keys: {', '.join(keys)}",
+        )
+    return Raw(x, y, x_test, y_test, task_hint=guess_task(y))
+
+
+# --- IDX, MNIST, Fashion-MNIST -------------------------------------------------------------------
+
+
+def _idx(spec: Any, base_dir: Path, seed: int) -> Raw:
+    x, y = idx.read_images_labels(
+        resolve(base_dir, spec.images, "data.images"), resolve(base_dir, spec.labels, "data.labels")
+    )
+    if (spec.test_images is None) != (spec.test_labels is None):
+        key = "data.test_labels" if spec.test_labels is None else "data.test_images"
+        raise ConfigError("expected test_images and test_labels together, received only one", key=key)
+    if spec.test_images is None:
+        return Raw(x, y, task_hint="classification")
+    xt, yt = idx.read_images_labels(
+        resolve(base_dir, spec.test_images, "data.test_images"),
+        resolve(base_dir, spec.test_labels, "data.test_labels"),
+    )
+    return Raw(x, y, xt, yt, task_hint="classification")
+
+
+def _keras_dataset(spec: Any, base_dir: Path, seed: int) -> Raw:
+    """Same arrays as ``keras.datasets.<source>.load_data()``: uint8 (N, 28, 28), labels 0..9."""
+    f = download.locate(spec.source, spec.path, base_dir=base_dir, download=spec.download)
+    x, y = idx.read_images_labels(f[download.TRAIN_IMAGES], f[download.TRAIN_LABELS])
+    xt, yt = idx.read_images_labels(f[download.TEST_IMAGES], f[download.TEST_LABELS])
+    names = FASHION_NAMES if spec.source == "fashion_mnist" else DIGIT_NAMES
+    return Raw(x, y, xt, yt, class_names=list(names), task_hint="classification")
+
+
+def _csv(spec: Any, base_dir: Path, seed: int) -> Raw:
+    x, y, xt, yt, names = load_csv(spec, base_dir)
+    return Raw(x, y, xt, yt, class_names=names, task_hint="classification" if names else guess_task(y))
+
+
+LOADERS: dict[str, Callable[[Any, Path, int], Raw]] = {
+    "synthetic": _synthetic,
+    "sklearn": _sklearn,
+    "csv": _csv,
+    "npz": _npz,
+    "npy": _npy,
+    "idx": _idx,
+    "mnist": _keras_dataset,
+    "fashion_mnist": _keras_dataset,
+}
+
+
+def load_raw(spec: Any, *, base_dir: Path, seed: int) -> Raw:
+    """Dispatch on ``spec.source``; relative paths resolve against ``base_dir``."""
+    return LOADERS[spec.source](spec, Path(base_dir), seed)

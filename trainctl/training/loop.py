@@ -1,0 +1,244 @@
+"""The training loop: Keras ``fit``/``evaluate``/``predict`` semantics on in-memory tensors.
+
+Readable in one sitting on purpose. What keeps it fast:
+- batches are index slices of tensors already on the device (no DataLoader, no per-sample Python);
+- the loss and metrics accumulate on the device; the host reads them once per epoch, or when the
+  progress display asks (on a timer), never on every step;
+- validation/evaluation/prediction run under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from trainctl.errors import ConfigError, Interrupted, TrainingDiverged
+from trainctl.training.callbacks.base import Callback, Logs
+
+
+class Progress(Protocol):
+    """What the loop tells a display. ``peek`` syncs the device, so call it only on a timer."""
+
+    def epoch_begin(self, epoch: int, epochs: int, steps: int) -> None: ...
+
+    def step(self, step: int, peek: Callable[[], Logs]) -> None: ...
+
+    def epoch_end(self, epoch: int, epochs: int, logs: Logs, seconds: float) -> None: ...
+
+
+@dataclass
+class Split:
+    """One split as tensors on the training device; ``w`` is the per-sample weight or None."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    w: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass
+class Trainer:
+    """Owns one model, its optimizer, loss, metrics and callbacks for one ``fit``."""
+
+    model: Any  # trainctl.model.sequential.Sequential
+    optimizer: Any  # trainctl.training.optimizers.KerasOptimizer
+    loss: Any  # trainctl.training.losses.Loss
+    metrics: list[Any]
+    callbacks: list[Callback] = field(default_factory=list)
+    batch_size: int = 32
+    shuffle: bool = True
+    generator: torch.Generator | None = None  # shuffling RNG, saved for exact resume
+    run_dir: Path | None = None
+    checkpoint_writer: Callable[[Path, bool], None] | None = None
+    stop_training: bool = False
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epoch: int = 0  # next epoch to run (0-based)
+    # set to a signal number (by a signal handler) to stop cleanly after the current step
+    interrupt: list[int] = field(default_factory=list)
+
+    # ----------------------------------------------------------------- TrainerView for callbacks
+    @property
+    def learning_rate(self) -> float:
+        return float(self.optimizer.learning_rate)
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self.optimizer.learning_rate = value
+
+    def get_weights(self) -> dict[str, Any]:
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+
+    def set_weights(self, weights: dict[str, Any]) -> None:
+        self.model.load_state_dict(weights)
+
+    def resolve_path(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() or self.run_dir is None else self.run_dir / path
+
+    def save_checkpoint(self, path: Path, *, weights_only: bool) -> None:
+        if self.checkpoint_writer is None:
+            raise RuntimeError("this trainer was built without a checkpoint writer")
+        self.checkpoint_writer(path, weights_only)
+
+    # ----------------------------------------------------------------- one pass over a split
+    def _batches(self, n: int, shuffle: bool, device: torch.device) -> list[torch.Tensor | slice]:
+        bs = self.batch_size
+        if not shuffle:
+            return [slice(i, min(i + bs, n)) for i in range(0, n, bs)]
+        perm = torch.randperm(n, generator=self.generator).to(device, non_blocking=True)
+        return list(torch.split(perm, bs))
+
+    def _forward_loss(
+        self, xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        pre = self.model.forward_pre(xb)
+        out = self.model.activate(pre)
+        loss = self.loss(pre if self.loss.takes_logits else out, yb, wb)
+        return loss, out
+
+    def train_epoch(self, data: Split, progress: Progress | None) -> Logs:
+        model, opt = self.model, self.optimizer
+        model.train()
+        for m in self.metrics:
+            m.reset()
+        device = data.x.device
+        total = torch.zeros((), device=device, dtype=torch.float64)
+        seen = 0
+        batch_cbs = [cb for cb in self.callbacks if cb.needs_batch_logs]
+        batches = self._batches(len(data), self.shuffle, device)
+
+        def peek() -> Logs:
+            return {"loss": float(total) / max(seen, 1)} | {m.name: m.result() for m in self.metrics}
+
+        for step, idx in enumerate(batches):
+            if isinstance(idx, slice):
+                xb, yb = data.x[idx], data.y[idx]
+                wb = data.w[idx] if data.w is not None else None
+            else:
+                xb, yb = data.x.index_select(0, idx), data.y.index_select(0, idx)
+                wb = data.w.index_select(0, idx) if data.w is not None else None
+            loss, out = self._forward_loss(xb, yb, wb)
+            reg = model.regularization_loss()
+            if reg is not None:
+                loss = loss + reg
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n = int(xb.shape[0])
+            total += loss.detach() * n
+            seen += n
+            with torch.no_grad():
+                out = out.detach()
+                for m in self.metrics:
+                    m.update(out, yb, wb)
+            if batch_cbs:
+                logs = {"loss": float(loss)}
+                for cb in batch_cbs:
+                    cb.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            if progress is not None:
+                progress.step(step + 1, peek)
+            if self.interrupt:
+                raise Interrupted(
+                    self.interrupt[0], f"interrupted in epoch {self.epoch + 1}, step {step + 1}"
+                )
+        return peek()
+
+    @torch.inference_mode()
+    def evaluate(self, data: Split) -> Logs:
+        """Loss and metrics over a whole split, exact (sample-weighted means, not batch means)."""
+        self.model.eval()
+        for m in self.metrics:
+            m.reset()
+        total = torch.zeros((), device=data.x.device, dtype=torch.float64)
+        for idx in self._batches(len(data), False, data.x.device):
+            xb, yb = data.x[idx], data.y[idx]
+            wb = data.w[idx] if data.w is not None else None
+            loss, out = self._forward_loss(xb, yb, wb)
+            total += loss * int(xb.shape[0])
+            for m in self.metrics:
+                m.update(out, yb, wb)
+        logs = {"loss": float(total) / max(len(data), 1)}
+        reg = self.model.regularization_loss()
+        if reg is not None:
+            logs["loss"] += float(reg)
+        return logs | {m.name: m.result() for m in self.metrics}
+
+    # ----------------------------------------------------------------- fit
+    def fit(
+        self,
+        train: Split,
+        val: Split | None,
+        epochs: int,
+        *,
+        progress: Progress | None = None,
+        on_epoch_end: Callable[[int], None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> dict[str, list[float]]:
+        """Train from ``self.epoch`` to ``epochs``. ``on_epoch_end`` persists history/state."""
+        for cb in self.callbacks:
+            cb.set_trainer(self)
+        if not self.history:  # a resumed run keeps its callbacks' loaded state
+            self._callbacks("on_train_begin")
+        steps = math.ceil(len(train) / self.batch_size)
+        while self.epoch < epochs and not self.stop_training:
+            epoch = self.epoch
+            self._callbacks("on_epoch_begin", epoch)
+            lr = self.learning_rate
+            if progress is not None:
+                progress.epoch_begin(epoch, epochs, steps)
+            start = clock()
+            logs = self.train_epoch(train, progress)
+            if not math.isfinite(logs["loss"]):
+                raise TrainingDiverged(
+                    f"loss became {logs['loss']} in epoch {epoch + 1}",
+                    hint="lower compile.optimizer.learning_rate, scale the inputs, or add clipnorm",
+                )
+            if val is not None and len(val):
+                logs |= {f"val_{k}": v for k, v in self.evaluate(val).items()}
+            seconds = clock() - start
+            self._callbacks("on_epoch_end", epoch, logs)
+            logs.pop("learning_rate", None)  # ReduceLROnPlateau's copy of what "lr" records
+            for key, value in (logs | {"lr": lr, "epoch_time": seconds}).items():
+                self.history.setdefault(key, []).append(float(value))
+            self.epoch = epoch + 1
+            if progress is not None:
+                progress.epoch_end(epoch, epochs, logs, seconds)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+        self._callbacks("on_train_end")
+        return self.history
+
+    def _callbacks(self, hook: str, *args: Any) -> None:
+        """Call one hook on every callback; a config problem is located at fit.callbacks[i]."""
+        from trainctl.training.callbacks import locate_error
+
+        for i, cb in enumerate(self.callbacks):
+            try:
+                getattr(cb, hook)(*args)
+            except ConfigError as err:
+                raise locate_error(err, i) from None
+
+    # ----------------------------------------------------------------- predict
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        return torch.cat([self.model(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+
+
+def order_history(history: dict[str, list[float]], metric_names: Sequence[str]) -> dict[str, list[float]]:
+    """Keras's key order: loss, metrics, val_loss, val_metrics; then lr and epoch_time."""
+    keys = ["loss", *metric_names]
+    ordered = keys + [f"val_{k}" for k in keys] + ["lr", "epoch_time"]
+    return {k: history[k] for k in ordered if k in history} | {
+        k: v for k, v in history.items() if k not in ordered
+    }
