@@ -415,7 +415,13 @@ def _fit(
         run.write_json(run.METRICS, results)
         write_model(trainer.model, run.path, False, cfg)
         status = "stopped_early" if trainer.stop_training else "completed"
-        run.update_run(status=status, ended=_now(), epochs=trainer.epoch, peak_rss_mb=_peak_rss_mb())
+        run.update_run(
+            status=status,
+            ended=_now(),
+            epochs=trainer.epoch,
+            peak_rss_mb=_peak_rss_mb(),
+            first_step_at=trainer.first_step_at,
+        )
         return TrainResult(run.path, status, trainer.epoch, history, results)
     except TrainctlError as exc:
         status = {TrainingDiverged: "diverged", Interrupted: "interrupted"}.get(type(exc), "failed")

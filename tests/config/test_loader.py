@@ -122,7 +122,9 @@ def test_problems_inside_unions_and_aliases_name_the_users_keys() -> None:
         model:
           layers: [{type: Dense, units: 1, input_shape: [2]}]
         compile:
-          optimizer: {type: sgd, learning_rate: {type: exponential_decay, initial_learning_rate: 0.1, decay_steps: 0, decay_rate: 0.5}}
+          optimizer:
+            type: sgd
+            learning_rate: {type: exponential_decay, initial_learning_rate: 0.1, decay_steps: 0, decay_rate: 0.5}
           loss: {type: mse, delta: 1.0}
           metrics: [acc, {type: mae, nme: x}]
         """

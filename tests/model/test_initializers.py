@@ -59,7 +59,9 @@ def test_uniform_is_flat_between_its_limits() -> None:
 
 def test_variance_scaling_modes() -> None:
     for mode, denom in (("fan_in", 400), ("fan_out", 300), ("fan_avg", 350)):
-        x = sample({"type": "VarianceScaling", "scale": 2.0, "mode": mode, "distribution": "untruncated_normal", "seed": 1})
+        x = sample(
+            {"type": "VarianceScaling", "scale": 2.0, "mode": mode, "distribution": "untruncated_normal", "seed": 1}
+        )
         assert x.std() == pytest.approx(math.sqrt(2.0 / denom), rel=0.01), mode
     x = sample({"type": "VarianceScaling", "mode": "fan_out", "distribution": "uniform", "seed": 1})
     assert np.abs(x).max() <= math.sqrt(3 / 300) * (1 + 1e-6)

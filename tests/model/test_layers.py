@@ -149,9 +149,7 @@ def test_forward_pre_and_activate_compose_to_forward(last: dict[str, Any], final
 
 
 def test_frozen_layers_get_no_gradient() -> None:
-    model = model_of(
-        {"type": "Dense", "units": 4, "trainable": False}, {"type": "Dense", "units": 2}, input_shape=[3]
-    )
+    model = model_of({"type": "Dense", "units": 4, "trainable": False}, {"type": "Dense", "units": 2}, input_shape=[3])
     assert not any(p.requires_grad for p in model.layers[0].parameters())
     assert all(p.requires_grad for p in model.layers[1].parameters())
     model(torch.randn(5, 3)).sum().backward()

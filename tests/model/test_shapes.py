@@ -93,7 +93,12 @@ def test_names_count_per_class_and_skip_taken_names() -> None:
 
 def test_duplicate_explicit_name_is_a_config_error() -> None:
     spec = ModelSpec.model_validate(
-        {"layers": [{"type": "Dense", "units": 3, "input_shape": [4], "name": "a"}, {"type": "Dense", "units": 3, "name": "a"}]}
+        {
+            "layers": [
+                {"type": "Dense", "units": 3, "input_shape": [4], "name": "a"},
+                {"type": "Dense", "units": 3, "name": "a"},
+            ]
+        }
     )
     with pytest.raises(ConfigError) as exc:
         infer(list(spec.layers))

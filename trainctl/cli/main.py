@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from trainctl import __version__
-from trainctl.cli import config_cmd, summary, train
+from trainctl.cli import config_cmd, evaluate, predict, summary, train
 from trainctl.cli.common import STATE
+from trainctl.cli.import_cmd import import_model
 
 app = typer.Typer(
     name="trainctl",
@@ -40,6 +41,9 @@ def root(
 
 app.command("train")(train.train)
 app.command("summary")(summary.summary)
+app.command("evaluate")(evaluate.evaluate)
+app.command("predict")(predict.predict)
+app.command("import")(import_model)
 app.add_typer(config_cmd.app, name="config")
 
 

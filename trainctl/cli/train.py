@@ -107,7 +107,7 @@ def train(
                 smoke=smoke,
                 init_from=init_from,
                 progress=progress,
-                on_run_dir=lambda p: out.write(f"run folder: {p}\n") if verbose != 0 else None,
+                on_run_dir=(lambda p: print(f"run folder: {p}", file=out)) if verbose != 0 else None,
             )
     if as_json:
         emit_json(

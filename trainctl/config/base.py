@@ -36,9 +36,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 class Spec(BaseModel):
     """Base for every config node: frozen, and unknown keys are errors."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, validate_default=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
 
 
 class ComponentSpec(Spec):
@@ -74,7 +72,7 @@ class Family:
         """Class decorator: register a spec under its ``type`` literal and extra aliases."""
 
         def deco(cls: S) -> S:
-            (canonical,) = get_args(cls.model_fields[self.tag].annotation)
+            (canonical,) = get_args(cls.__pydantic_fields__[self.tag].annotation)
             if canonical in self.specs:
                 raise RuntimeError(f"{self.name} {canonical!r} registered twice")
             cls.family = self.name
@@ -159,7 +157,5 @@ SOURCES = Family("data source", "sources", tag="source")
 
 FAMILIES: dict[str, Family] = {
     f.plural: f
-    for f in (
-        LAYERS, OPTIMIZERS, SCHEDULES, LOSSES, METRICS, CALLBACKS, INITIALIZERS, REGULARIZERS, SOURCES
-    )
+    for f in (LAYERS, OPTIMIZERS, SCHEDULES, LOSSES, METRICS, CALLBACKS, INITIALIZERS, REGULARIZERS, SOURCES)
 }

@@ -10,7 +10,7 @@ Differences from Keras, all because a YAML file cannot hold Python code or must 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
@@ -83,4 +83,7 @@ class LearningRateScheduler(CallbackSpec):
     verbose: Literal[0, 1] = 0
 
 
-Callback = CALLBACKS.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Callback = Any
+else:
+    Callback = CALLBACKS.field()

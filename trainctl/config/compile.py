@@ -6,7 +6,7 @@ epsilon is 1e-7, RMSprop's rho is 0.9 and Adadelta's learning rate is 0.001.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
@@ -53,8 +53,11 @@ class CosineDecay(ComponentSpec):
     warmup_steps: int = Field(0, ge=0)
 
 
-Schedule = SCHEDULES.field()
-LearningRate = PositiveFloat | Schedule  # type: ignore[valid-type]
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Schedule = Any
+else:
+    Schedule = SCHEDULES.field()
+LearningRate = PositiveFloat | Schedule
 
 # ---------------------------------------------------------------------------------------------
 # optimizers
@@ -73,9 +76,7 @@ class OptimizerSpec(ComponentSpec):
     def _one_clip(self) -> OptimizerSpec:
         given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k) is not None]
         if len(given) > 1:
-            raise ValueError(
-                f"give at most one of clipnorm, clipvalue, global_clipnorm; received {', '.join(given)}"
-            )
+            raise ValueError(f"give at most one of clipnorm, clipvalue, global_clipnorm; received {', '.join(given)}")
         return self
 
 
@@ -141,7 +142,10 @@ class Nadam(OptimizerSpec):
     epsilon: PositiveFloat = 1e-7
 
 
-Optimizer = OPTIMIZERS.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Optimizer = Any
+else:
+    Optimizer = OPTIMIZERS.field()
 
 # ---------------------------------------------------------------------------------------------
 # losses: canonical names are Keras's function names; short aliases and class names also work
@@ -224,7 +228,10 @@ class cosine_similarity(LossSpec):  # noqa: N801
     axis: int = -1
 
 
-Loss = LOSSES.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Loss = Any
+else:
+    Loss = LOSSES.field()
 
 # ---------------------------------------------------------------------------------------------
 # metrics: ``name`` is the history key; a bare string keeps the spelling the user wrote
@@ -310,4 +317,7 @@ class auc(MetricSpec):  # noqa: N801
     from_logits: bool = False
 
 
-Metric = METRICS.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Metric = Any
+else:
+    Metric = METRICS.field()

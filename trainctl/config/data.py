@@ -6,7 +6,7 @@ file's folder, so validation never touches the file system.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, model_serializer, model_validator
 from pydantic_core import PydanticCustomError
@@ -31,18 +31,15 @@ class Step(Spec):
         op, arg = self.op, self.arg
         if op == "scale":
             if not isinstance(arg, (int, float)) or isinstance(arg, bool) or arg <= 0:
-                raise ValueError(
-                    f"scale expects a positive number to divide by, e.g. {{scale: 255}}; received {arg!r}"
-                )
+                raise ValueError(f"scale expects a positive number to divide by, e.g. {{scale: 255}}; received {arg!r}")
         elif op in ("standardize", "normalize", "flatten"):
             if arg not in (None, {}):
                 raise ValueError(f"{op} takes no argument; write it as a bare `- {op}`")
         elif op == "reshape":
-            if not isinstance(arg, (list, tuple)) or not all(
-                isinstance(d, int) and (d > 0 or d == -1) for d in arg
-            ):
+            if not isinstance(arg, (list, tuple)) or not all(isinstance(d, int) and (d > 0 or d == -1) for d in arg):
                 raise ValueError(
-                    f"reshape expects a list of positive ints (one may be -1), e.g. {{reshape: [28, 28, 1]}}; received {arg!r}"
+                    "reshape expects a list of positive ints (one may be -1), e.g. {reshape: [28, 28, 1]}; "
+                    f"received {arg!r}"
                 )
         elif op == "cast":
             if arg not in DTYPES:
@@ -57,11 +54,7 @@ class Step(Spec):
                     f"one_hot expects the number of classes (an int >= 2), e.g. {{one_hot: 10}}; received {arg!r}"
                 )
         elif op == "clip":
-            if not (
-                isinstance(arg, (list, tuple))
-                and len(arg) == 2
-                and all(isinstance(v, (int, float)) for v in arg)
-            ):
+            if not (isinstance(arg, (list, tuple)) and len(arg) == 2 and all(isinstance(v, (int, float)) for v in arg)):
                 raise ValueError(f"clip expects [low, high]; received {arg!r}")
         return self
 
@@ -86,7 +79,7 @@ def _step(value: Any) -> Any:
     else:
         raise PydanticCustomError(
             "step_form",
-            "expected a step name or a one-key mapping such as {{scale: 255}}, received {received}",
+            "expected a step name or a one-key mapping such as {scale: 255}, received {received}",
             {"received": repr(value)},
         )
     canonical = {norm(s): s for s in STEP_OPS}.get(norm(str(op)))
@@ -206,6 +199,9 @@ class fashion_mnist(_KerasDataset):  # noqa: N801
     source: Literal["fashion_mnist"] = "fashion_mnist"
 
 
-Data = SOURCES.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Data = Any
+else:
+    Data = SOURCES.field()
 
 __all__ = ["Data", "PositiveFloat", "SourceSpec", "Step", "StepField"]

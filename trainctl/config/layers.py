@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PositiveInt, model_validator
 from pydantic_core import PydanticCustomError
@@ -42,7 +42,7 @@ def _activation(value: Any) -> Any:
     return hit
 
 
-Activation = Annotated[str, BeforeValidator(_activation)]
+ActivationName = Annotated[str, BeforeValidator(_activation)]
 Shape = tuple[PositiveInt | None, ...]
 
 # ---------------------------------------------------------------------------------------------
@@ -147,7 +147,10 @@ class VarianceScaling(ComponentSpec):
     seed: int | None = None
 
 
-Initializer = INITIALIZERS.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Initializer = Any
+else:
+    Initializer = INITIALIZERS.field()
 
 # ---------------------------------------------------------------------------------------------
 # regularizers (Keras 3 defaults: 0.01)
@@ -172,7 +175,10 @@ class L1L2(ComponentSpec):
     l2: float = Field(0.0, ge=0)
 
 
-Regularizer = REGULARIZERS.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Regularizer = Any
+else:
+    Regularizer = REGULARIZERS.field()
 
 # ---------------------------------------------------------------------------------------------
 # layers
@@ -219,7 +225,7 @@ class InputLayer(LayerSpec):
 class Dense(LayerSpec):
     type: Literal["Dense"] = "Dense"
     units: PositiveInt
-    activation: Activation = "linear"
+    activation: ActivationName = "linear"
     use_bias: bool = True
     kernel_initializer: Initializer = "glorot_uniform"  # type: ignore[assignment]
     bias_initializer: Initializer = "zeros"  # type: ignore[assignment]
@@ -235,9 +241,9 @@ class Dense(LayerSpec):
 
 
 @LAYERS.register()
-class Activation_(LayerSpec):
+class Activation(LayerSpec):
     type: Literal["Activation"] = "Activation"
-    activation: Activation
+    activation: ActivationName
 
 
 @LAYERS.register()

@@ -68,9 +68,7 @@ class LoadedConfig:
 # YAML with line numbers
 
 
-def _walk(
-    node: yaml.Node, path: Path_, label: str, locs: dict[str, str], problems: list[Problem]
-) -> None:
+def _walk(node: yaml.Node, path: Path_, label: str, locs: dict[str, str], problems: list[Problem]) -> None:
     if path:
         locs[dotted(path)] = f"{label}:{node.start_mark.line + 1}"
     if isinstance(node, yaml.MappingNode):
@@ -183,8 +181,7 @@ def apply_override(data: dict[str, Any], text: str) -> Path_:
         if isinstance(node, list):
             if not isinstance(part, int) or not -len(node) <= part < len(node):
                 raise ConfigError(
-                    f"override {text!r}: index {part!r} out of range at {dotted(path[:i])} "
-                    f"(list has {len(node)} items)"
+                    f"override {text!r}: index {part!r} out of range at {dotted(path[:i])} (list has {len(node)} items)"
                 )
             if isinstance(node[part], str) and isinstance(nxt, str):
                 node[part] = {"type": node[part]}
@@ -200,9 +197,7 @@ def apply_override(data: dict[str, Any], text: str) -> Path_:
             child = node[part] = {"type" if part != "data" else "source": child}
         node = child
     last = path[-1]
-    if isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node):
-        node[last] = value
-    elif isinstance(node, dict):
+    if (isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node)) or isinstance(node, dict):
         node[last] = value
     else:
         raise ConfigError(f"override {text!r}: cannot set {dotted(path)}")
@@ -261,14 +256,11 @@ def _data_path(raw: Any, loc: Sequence[str | int]) -> Path_:
     path: list[str | int] = []
     node = raw
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             node = node[part]
             path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, dict) and not path and False:
-            pass
         elif isinstance(part, str) and not part.isidentifier():
             # a union member's label (`constrained-float`, `function-before[...]`): names no data
             continue
@@ -293,11 +285,17 @@ def _data_path(raw: Any, loc: Sequence[str | int]) -> Path_:
 def _is_tag(node: dict[str, Any], part: str) -> bool:
     """True when ``part`` is the canonical name the node's loosely spelt tag resolved to
     (``{type: mae}`` shows up in pydantic's loc as ``mean_absolute_error``)."""
-    return any(
-        fam.canonical(node[fam.tag]) == part
-        for fam in FAMILIES.values()
-        if isinstance(node.get(fam.tag), str)
-    )
+    return any(fam.canonical(node[fam.tag]) == part for fam in FAMILIES.values() if isinstance(node.get(fam.tag), str))
+
+
+# Keras 2 spellings people still type; too far from the new name for a fuzzy match to find it
+KERAS2_NAMES = {
+    "lr": "learning_rate",
+    "nb_epoch": "epochs",
+    "output_dim": "units",
+    "p": "rate",
+    "decay": "weight_decay",
+}
 
 
 def _short(value: Any) -> str:
@@ -316,6 +314,8 @@ def _problem(err: Any, root: type[BaseModel], raw: dict[str, Any]) -> Problem:
             allowed += [k for k in model.model_fields if k not in ("type", "source")]
         bad = str(loc[-1])
         guess = did_you_mean(bad, allowed) if allowed else None
+        if guess is None and KERAS2_NAMES.get(bad) in allowed:
+            guess = KERAS2_NAMES[bad]
         where = " here" if not path[:-1] else f" in {dotted(path[:-1])}"
         msg = f"unknown key {bad!r}{where}"
         if allowed:
@@ -337,7 +337,11 @@ def _problem(err: Any, root: type[BaseModel], raw: dict[str, Any]) -> Problem:
         choices = [c.strip(" '\"") for c in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ",").split(",")]
         guess = did_you_mean(err["input"], [c for c in choices if c])
         hint = f"did you mean {guess!r}?" if guess else None
-    received = "" if kind.startswith(("unknown_", "component_", "value_error")) or "received" in message else f", received {_short(err.get('input'))}"
+    received = (
+        ""
+        if kind.startswith(("unknown_", "component_", "value_error")) or "received" in message
+        else f", received {_short(err.get('input'))}"
+    )
     head, sep, guess_text = message.rpartition(" (did you mean ")
     if sep and hint is None and message.endswith("?)"):
         # validators put their guess in the message; it belongs in `hint`, as everywhere else
@@ -379,8 +383,7 @@ def problems_from(exc: ValidationError, root: type[BaseModel], raw: dict[str, An
     out = [
         p
         for p in out
-        if id(p) not in branch
-        or not any(k.startswith((f"{p.key}.", f"{p.key}[")) for k in keys if p.key)
+        if id(p) not in branch or not any(k.startswith((f"{p.key}.", f"{p.key}[")) for k in keys if p.key)
     ]
     explained = {
         (p.key or "").rsplit(".", 1)[0] + "." + p.hint.split("'")[1]
@@ -408,7 +411,9 @@ def load_config(
         if file is None:
             raise ConfigError("no config file given")
         if not file.exists():
-            guess = did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")]) if file.parent.is_dir() else None
+            guess = (
+                did_you_mean(file.name, [p.name for p in file.parent.glob("*.y*ml")]) if file.parent.is_dir() else None
+            )
             raise ConfigError(
                 f"config file not found: {file}",
                 hint=f"did you mean {str(file.parent / guess)!r}?" if guess else None,
@@ -430,10 +435,20 @@ def load_config(
         problems = problems_from(exc, RunConfig, raw)
         problems = [Problem(p.message, p.key, loaded.where(p.key or "") or label, p.hint) for p in problems]
         problems.sort(key=lambda p: _line_of(p.where))
-        raise ConfigError(
-            f"{len(problems)} problem(s) in {label}", problems=problems
-        ) from None
+        raise ConfigError(f"{len(problems)} problem(s) in {label}", problems=problems) from None
+    _check_shapes(loaded)
     return loaded
+
+
+def _check_shapes(loaded: LoadedConfig) -> None:
+    """Run Keras's shape inference now, so `config validate` catches a Reshape that cannot fit."""
+    from trainctl.model.shapes import infer
+
+    try:
+        infer(list(loaded.config.model.layers))
+    except ConfigError as exc:
+        exc.locate(loaded.where)
+        raise
 
 
 def _line_of(where: str | None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
@@ -13,7 +13,10 @@ from trainctl.config.compile import Loss, Metric, Optimizer
 from trainctl.config.data import Data
 from trainctl.config.layers import LayerSpec
 
-Layer = LAYERS.field()
+if TYPE_CHECKING:  # the union is built at run time from the registry
+    Layer = Any
+else:
+    Layer = LAYERS.field()
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
@@ -82,7 +85,7 @@ class RunConfig(Spec):
     data: Data  # type: ignore[valid-type]
     model: ModelSpec
     compile: CompileSpec
-    fit: FitSpec = FitSpec()
+    fit: FitSpec = Field(default_factory=lambda: FitSpec())
 
     @field_validator("device")
     @classmethod
@@ -95,7 +98,5 @@ class RunConfig(Spec):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", value):
-            raise ValueError(
-                f"expected letters, digits, '.', '_' or '-' (it names a folder), received {value!r}"
-            )
+            raise ValueError(f"expected letters, digits, '.', '_' or '-' (it names a folder), received {value!r}")
         return value

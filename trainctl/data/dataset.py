@@ -60,3 +60,20 @@ def load_data(spec: Any, *, base_dir: Path, seed: int) -> Dataset:
         _check_rows(raw.x_test, raw.y_test, "test")
         x_test, y_test = pre.transform_x(raw.x_test), pre.transform_y(raw.y_test)
     return Dataset(x_train, y_train, x_test, y_test, pre, raw.class_names, raw.task_hint)
+
+
+def load_test_split(
+    spec: Any, *, base_dir: Path, seed: int, preprocessor: Preprocessor, rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """The test split exactly as :func:`load_data` carved it, transformed by a GIVEN fitted
+    preprocessor (``evaluate`` replays the saved one; refitting could differ). ``rows`` keeps the
+    first rows only, as ``take_rows`` did for a smoke run. None when the data has no test split."""
+    raw: Raw = load_raw(spec, base_dir=Path(base_dir), seed=seed)
+    if spec.test_split is not None and raw.x_test is None:
+        stratify = spec.stratify and raw.task_hint == "classification"
+        _, raw.x_test, _, raw.y_test = carve_test(raw.x, raw.y, spec.test_split, seed=seed, stratify=stratify)
+    if raw.x_test is None or raw.y_test is None:
+        return None
+    x, y = raw.x_test[:rows], raw.y_test[:rows]
+    _check_rows(x, y, "test")
+    return preprocessor.transform_x(x), preprocessor.transform_y(y)

@@ -135,7 +135,7 @@ class Reshape(KerasLayer):
         return x.reshape(x.shape[0], *self.target)
 
 
-BUILDERS: dict[str, type[KerasLayer]] = {
+BUILDERS: dict[str, Callable[[Any, Shape, str], KerasLayer]] = {
     "Dense": Dense,
     "Activation": Activation,
     "Dropout": Dropout,

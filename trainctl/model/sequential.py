@@ -29,9 +29,7 @@ class Sequential(nn.Module):
             layer_spec = spec.layers[row.index]
             builder = BUILDERS.get(layer_spec.type)
             if builder is None:
-                raise ConfigError(
-                    f"layer {layer_spec.type!r} is not implemented", key=f"model.layers[{row.index}]"
-                )
+                raise ConfigError(f"layer {layer_spec.type!r} is not implemented", key=f"model.layers[{row.index}]")
             module = builder(layer_spec, row.input_shape, row.name)
             if not layer_spec.trainable:
                 module.requires_grad_(False)
@@ -79,8 +77,13 @@ class Sequential(nn.Module):
         """Per layer, its weights in Keras order with Keras names (kernel, bias...)."""
         out = []
         for row, module in zip(self.info, self.layers, strict=True):
-            out.append((row, [(n, p) for n, p in module.named_parameters(recurse=False)]
-                        + [(n, b) for n, b in module.named_buffers(recurse=False)]))
+            out.append(
+                (
+                    row,
+                    [(n, p) for n, p in module.named_parameters(recurse=False)]
+                    + [(n, b) for n, b in module.named_buffers(recurse=False)],
+                )
+            )
         return out
 
 

@@ -42,9 +42,7 @@ def _size(shape: Shape) -> int | None:
 
 def _dense(spec: Any, shape: Shape, key: str) -> tuple[Shape, int, int]:
     if len(shape) < 1 or shape[-1] is None:
-        raise ConfigError(
-            f"Dense expects an input whose last axis is known, received shape {_fmt(shape)}", key=key
-        )
+        raise ConfigError(f"Dense expects an input whose last axis is known, received shape {_fmt(shape)}", key=key)
     n_in = shape[-1]
     params = n_in * spec.units + (spec.units if spec.use_bias else 0)
     return (*shape[:-1], spec.units), params, 0
@@ -62,8 +60,7 @@ def _reshape(spec: Any, shape: Shape, key: str) -> tuple[Shape, int, int]:
         if total is not None:
             if total % known:
                 raise ConfigError(
-                    f"Reshape cannot turn an input of shape {_fmt(shape)} ({total} values) into "
-                    f"{tuple(target)}",
+                    f"Reshape cannot turn an input of shape {_fmt(shape)} ({total} values) into {tuple(target)}",
                     key=key,
                 )
             target[target.index(-1)] = total // known

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import IO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 Logs = dict[str, float]
 
@@ -53,7 +53,7 @@ class RichProgress:
         self.interval = interval
         self.clock = clock
         self._bar: Progress | None = None
-        self._task: int | None = None
+        self._task: TaskID | None = None
         self._last = 0.0
 
     def epoch_begin(self, epoch: int, epochs: int, steps: int) -> None:

@@ -75,3 +75,9 @@ def load_model_from_dir(run_dir: Path) -> Sequential:
         raise ArtifactError(f"{MODEL_JSON}: {detail}") from None
     load_weights_h5(model, run_dir / WEIGHTS_H5)
     return model.eval()
+
+
+# ``.keras`` zip archives (Keras 3 ``model.save("x.keras")``), read with zipfile only.
+from trainctl.serialization.keras_zip import KerasArchive, load_keras_zip, read_keras_zip  # noqa: E402
+
+__all__ += ["KerasArchive", "load_keras_zip", "read_keras_zip"]

@@ -63,6 +63,7 @@ class Trainer:
     epoch: int = 0  # next epoch to run (0-based)
     # set to a signal number (by a signal handler) to stop cleanly after the current step
     interrupt: list[int] = field(default_factory=list)
+    first_step_at: float | None = None  # wall-clock time of the first optimizer step (benchmarks)
 
     # ----------------------------------------------------------------- TrainerView for callbacks
     @property
@@ -132,6 +133,8 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if self.first_step_at is None:
+                self.first_step_at = time.time()
             n = int(xb.shape[0])
             total += loss.detach() * n
             seen += n

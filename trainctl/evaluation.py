@@ -1,0 +1,417 @@
+"""``evaluate`` and ``predict``: start from a finished run folder alone, never from the original config.
+
+A run folder holds everything needed: ``config.resolved.yaml`` (loss, metrics, data source, seed),
+``preprocess.json`` (the fitted steps, replayed exactly: refitting could differ), ``model.json`` +
+``model.weights.h5``. So a run folder can be copied or moved and still be evaluated. Never prints.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+
+from trainctl.errors import ArtifactError, ConfigError, DataError, TrainctlError
+from trainctl.runs import RunDir
+
+Mode = Literal["raw", "proba", "classes"]
+EVAL_METRICS = "eval/metrics.json"
+LABEL_COLUMNS = ("target", "label", "labels", "y", "class")
+PREDICT_BATCH = 1024
+CROSSENTROPY = ("categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy")
+
+
+@dataclass
+class LoadedRun:
+    """What a run folder holds, rebuilt: the config, the saved preprocessing and the model."""
+
+    run: RunDir
+    config: Any  # RunConfig
+    info: dict[str, Any]
+    preprocessor: Any  # trainctl.data.Preprocessor
+    class_names: list[str] | None
+    model: Any  # trainctl.model.sequential.Sequential, in eval mode on ``device``
+    device: Any
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self.info.get("base_dir") or self.run.path)
+
+
+@dataclass
+class EvalResult:
+    run_dir: Path
+    data: str
+    samples: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    saved: Path | None = None
+
+
+@dataclass
+class PredictResult:
+    run_dir: Path
+    input: str
+    output: str
+    rows: int
+    mode: str
+    columns: list[str]
+
+
+def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | None = None) -> LoadedRun:
+    """Load a run folder (a path, or a run name: the newest under ``runs_dir``)."""
+    import torch
+
+    from trainctl.api import default_threads, resolve_device
+    from trainctl.config import load_config
+    from trainctl.data import Preprocessor
+    from trainctl.serialization import load_model_from_dir
+
+    rd = RunDir.find(run, Path(runs_dir))
+    info = rd.read_json(RunDir.RUN)
+    resolved = rd.file(RunDir.RESOLVED)
+    if not resolved.is_file():
+        raise ArtifactError(f"{RunDir.RESOLVED}: file not found in {rd.path}")
+    try:
+        loaded = load_config(resolved)
+    except ConfigError as exc:
+        raise ArtifactError(f"{resolved}: not a valid run config ({exc.render()})") from None
+    raw_pre = rd.read_json(RunDir.PREPROCESS)
+    try:
+        pre = Preprocessor.from_json(raw_pre)
+    except (KeyError, TypeError, ValueError) as exc:
+        detail = exc.render() if isinstance(exc, TrainctlError) else repr(exc)
+        raise ArtifactError(f"{rd.file(RunDir.PREPROCESS)}: not a saved preprocessor ({detail})") from None
+    names = raw_pre.get("class_names") if isinstance(raw_pre, dict) else None
+    cfg = loaded.config
+    dev = resolve_device(device or "auto")
+    torch.set_num_threads(cfg.threads or default_threads())
+    model = load_model_from_dir(rd.path).to(dev).eval()
+    return LoadedRun(rd, cfg, info, pre, [str(n) for n in names] if names else None, model, dev)
+
+
+def check_samples(model: Any, shape: tuple[int, ...], where: str) -> None:
+    """Preprocessed samples must fit the model's input: "expected 64 features, received 10"."""
+    want, got = tuple(model.input_shape), tuple(shape)
+    if len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got, strict=True)):
+        return
+    if len(want) == 1 and len(got) == 1:
+        msg = f"expected {want[0]} features per sample, received {got[0]} in {where}"
+    else:
+        msg = f"expected samples of shape {want} (after the run's preprocessing), received {got} in {where}"
+    raise DataError(msg, hint=f"the model's input shape is {want}")
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _test_split(lr: LoadedRun, spec: Any, base_dir: Path, seed: int, rows: int | None) -> tuple[Any, Any]:
+    from trainctl.data.dataset import load_test_split
+
+    split = load_test_split(spec, base_dir=base_dir, seed=seed, preprocessor=lr.preprocessor, rows=rows)
+    if split is None:
+        raise DataError(
+            f"expected data with a test split, received a {spec.source} source without one",
+            key="data.test_split",
+            hint="evaluate on other data with --data FILE.npz, FILE.csv or CONFIG.yaml",
+        )
+    return split
+
+
+def _npz_xy(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``x_test``/``y_test``, else ``x``/``y``, else ``x_train``/``y_train``."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            for xk, yk in (("x_test", "y_test"), ("x", "y"), ("x_train", "y_train")):
+                if {xk, yk} <= keys:
+                    return np.asarray(archive[xk]), np.asarray(archive[yk])
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"expected an .npz archive in {path}, received an unreadable one ({exc})") from None
+    raise DataError(
+        f"expected keys x_test/y_test, x/y or x_train/y_train in {path}, received {', '.join(sorted(keys))}"
+    )
+
+
+def _csv_xy(lr: LoadedRun, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled CSV: the run's own csv columns when it was trained on CSV, else a label column."""
+    import csv as csvmod
+
+    from trainctl.config.data import csv as CsvSpec  # noqa: N812
+    from trainctl.data.csvfile import load_csv
+
+    spec = lr.config.data
+    if spec.source == "csv":
+        spec = spec.model_copy(update={"path": str(path), "test_path": None})
+    else:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            header = [h.strip() for h in next(csvmod.reader(fh), [])]
+        target = next((h for h in header if h.lower() in LABEL_COLUMNS), None)
+        if target is None:
+            raise DataError(
+                f"expected a label column named {', '.join(LABEL_COLUMNS)} in {path}, received columns "
+                f"{', '.join(header) or '(none)'}",
+                hint="the run was not trained on CSV, so its label column is not known",
+            )
+        spec = CsvSpec(path=str(path), target=target)
+    x, y, _, _, names = load_csv(spec, path.parent)
+    if names is not None:  # text labels: map through the run's saved vocabulary, not this file's
+        vocab = {n: i for i, n in enumerate(lr.class_names or [])}
+        unknown = sorted(set(names) - set(vocab))
+        if unknown:
+            raise DataError(
+                f"expected labels among the run's classes ({', '.join(vocab) or 'none'}), received "
+                f"{', '.join(repr(u) for u in unknown[:5])} in {path}"
+            )
+        y = np.asarray([vocab[n] for n in names], dtype=np.int64)[y]
+    return x, y
+
+
+def _eval_data(lr: LoadedRun, data: Path | None) -> tuple[str, Any, Any]:
+    """(description, x, y) after the run's saved preprocessing."""
+    from trainctl.api import SMOKE_TEST_ROWS
+    from trainctl.config import load_config
+
+    cfg = lr.config
+    if data is None:
+        rows = SMOKE_TEST_ROWS if lr.info.get("smoke") else None
+        x, y = _test_split(lr, cfg.data, lr.base_dir, cfg.seed, rows)
+        return f"test split ({cfg.data.source})", x, y
+    path = Path(data).expanduser()
+    if not path.is_file():
+        from trainctl.data.inputs import not_found
+
+        raise not_found(path)
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        other = load_config(path).config
+        seed = other.seed if other.seed is not None else cfg.seed
+        x, y = _test_split(lr, other.data, path.parent, seed, None)
+        return f"test split of {path}", x, y
+    if suffix == ".npz":
+        x, y = _npz_xy(path)
+    elif suffix == ".csv":
+        x, y = _csv_xy(lr, path)
+    else:
+        raise DataError(f"expected --data to be an .npz, .csv or config .yaml file, received {path}")
+    if len(x) != len(y):
+        raise DataError(f"expected as many labels as samples in {path}, received {len(x)} and {len(y)}")
+    return str(path), lr.preprocessor.transform_x(x), lr.preprocessor.transform_y(y)
+
+
+def evaluate(
+    run: str | Path,
+    *,
+    data: Path | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    runs_dir: Path = Path("runs"),
+    save: bool = True,
+) -> EvalResult:
+    """Keras ``model.evaluate`` on the run's test split (or ``data``): the loss and every metric.
+
+    On the run's own test split the numbers equal ``metrics.json``'s ``test``, because the same
+    rows, preprocessing, loss and metric code are used. The result is also saved to
+    ``<run>/eval/metrics.json`` (the only file evaluate writes), unless ``save`` is False.
+    """
+    import torch
+
+    from trainctl.training.loop import Split, Trainer
+    from trainctl.training.losses import build_loss, check_targets
+    from trainctl.training.metrics import build_metrics
+
+    lr = open_run(run, runs_dir=runs_dir, device=device)
+    cfg, model = lr.config, lr.model
+    where, x, y = _eval_data(lr, data)
+    check_samples(model, x.shape[1:], where)
+    out_shape = (None, *model.output_shape)
+    check_targets(cfg.compile.loss, tuple(y.shape), out_shape)
+    metrics = build_metrics(
+        cfg.compile.metrics,
+        cfg.compile.loss,
+        y_true_shape=tuple(y.shape),
+        y_pred_shape=(len(y), *model.output_shape),
+        final_activation=model.final_activation,
+    )
+    trainer = Trainer(
+        model=model,
+        optimizer=None,
+        loss=build_loss(cfg.compile.loss, model.final_activation),
+        metrics=metrics,
+        batch_size=batch_size or cfg.fit.resolved_batch_size,
+    )
+    split = Split(torch.as_tensor(x).to(lr.device), torch.as_tensor(y).to(lr.device))
+    result = EvalResult(lr.run.path, where, len(x), trainer.evaluate(split))
+    if save:
+        record = {
+            "data": where,
+            "samples": result.samples,
+            "metrics": result.metrics,
+            "evaluated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        try:
+            lr.run.file("eval").mkdir(exist_ok=True)
+            result.saved = lr.run.write_json(EVAL_METRICS, record)
+        except OSError:  # a read-only copy of a run folder can still be evaluated
+            result.saved = None
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# predict
+
+
+def _input_options(lr: LoadedRun) -> Any:
+    """CSV columns of a CSV-trained run, and the image colour mode that fits the model's input."""
+    from trainctl.data.inputs import InputOptions
+
+    spec = lr.config.data
+    shape = tuple(lr.model.input_shape)
+    rgb = len(shape) == 3 and shape[-1] == 3
+    reshapes = any(s.op in ("reshape", "flatten") for s in lr.preprocessor.x_steps)
+    channel = len(shape) == 3 and shape[-1] == 1 and not reshapes
+    if spec.source == "csv":
+        return InputOptions(spec.features, spec.target, spec.delimiter, "RGB" if rgb else "L", channel)
+    return InputOptions(image_mode="RGB" if rgb else "L", channel_axis=channel)
+
+
+def _postprocess(lr: LoadedRun, mode: Mode) -> Any:
+    """The function from the model's outputs to what ``mode`` asks for (on the device)."""
+    import torch
+
+    spec = lr.config.compile.loss
+    act, loss, logits = lr.model.final_activation, spec.type, bool(spec.kwargs().get("from_logits"))
+    width = lr.model.output_shape[-1] if lr.model.output_shape else 1
+    if mode == "raw":
+        return lambda out: out
+    if act in ("softmax", "sigmoid") or (loss in CROSSENTROPY and not logits):
+        proba = lambda out: out  # noqa: E731  # already probabilities
+    elif loss == "binary_crossentropy":
+        proba = torch.sigmoid  # logits
+    elif loss in CROSSENTROPY:
+        proba = lambda out: torch.softmax(out, dim=-1)  # noqa: E731
+    elif mode == "classes" and width != 1:
+        proba = lambda out: out  # noqa: E731  # argmax needs no probabilities
+    else:
+        raise ConfigError(
+            f"expected a classifier (a softmax/sigmoid output, or logits with a crossentropy loss) for "
+            f"--{mode}, received a {act} output trained with {loss}",
+            hint="leave out --proba/--classes to get the model's raw outputs",
+        )
+    if mode == "proba":
+        return proba
+    if width == 1:  # Keras's old predict_classes: (proba > 0.5) for one sigmoid unit
+        return lambda out: (proba(out) > 0.5).squeeze(-1).to(torch.int64)
+    return lambda out: proba(out).argmax(dim=-1)
+
+
+def _out_names(lr: LoadedRun, mode: Mode, width: int) -> list[str] | None:
+    """Class names for ``--classes`` output, when preprocess.json has as many as there are classes."""
+    names = lr.class_names
+    if mode != "classes" or names is None:
+        return None
+    return names if len(names) == max(width, 2) else None
+
+
+def iter_predictions(lr: LoadedRun, reader: Any, mode: Mode, batch_size: int) -> Iterator[np.ndarray]:
+    """Raw chunks -> saved x preprocessing -> the model under ``inference_mode`` -> numpy, a chunk at a time."""
+    import torch
+
+    post = _postprocess(lr, mode)
+    model, dev = lr.model, lr.device
+    checked = False
+    for raw in reader.chunks(batch_size):
+        x = lr.preprocessor.transform_x(raw)
+        if not checked:
+            check_samples(model, x.shape[1:], reader.name)
+            checked = True
+        with torch.inference_mode():
+            out = post(model(torch.as_tensor(x).to(dev, non_blocking=True)))
+        yield out.cpu().numpy()
+
+
+def predict(
+    run: str | Path,
+    source: str | Path | IO[str],
+    output: Path | IO[str] | None,
+    *,
+    mode: Mode = "raw",
+    batch_size: int = PREDICT_BATCH,
+    device: str | None = None,
+    runs_dir: Path = Path("runs"),
+) -> PredictResult:
+    """Stream ``source`` through the run's preprocessing and model into ``output``, a chunk at a time.
+
+    ``output`` is a file path (``.csv``/``.npy``/``.jsonl``, written atomically) or a text stream
+    (CSV). Peak memory does not grow with the input: one chunk of ``batch_size`` rows is in flight.
+    """
+    from trainctl.data.inputs import open_input
+    from trainctl.data.outputs import output_format
+
+    if batch_size < 1:
+        raise ConfigError(f"expected a batch size of at least 1, received {batch_size}", key="--batch-size")
+    out_path = None if output is None or not isinstance(output, (str, Path)) else Path(output)
+    fmt = output_format(out_path)
+    lr = open_run(run, runs_dir=runs_dir, device=device)
+    reader = open_input(source, _input_options(lr))
+    chunks = iter_predictions(lr, reader, mode, batch_size)
+    if out_path is None:
+        stream = output if output is not None and not isinstance(output, (str, Path)) else None
+        if stream is None:
+            raise ConfigError("expected an output file or stream", key="--output")
+        rows, columns = _write(lr, mode, fmt, stream, chunks, reader.rows)
+        label = "<stdout>"
+    else:
+        from trainctl.serialization.atomic import atomic_path
+
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_path) as tmp:
+            binary = fmt == ".npy"
+            with tmp.open("wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as fh:
+                rows, columns = _write(lr, mode, fmt, fh, chunks, reader.rows)
+        label = str(out_path)
+    return PredictResult(lr.run.path, reader.name, label, rows, mode, columns)
+
+
+def _write(
+    lr: LoadedRun, mode: Mode, fmt: str, fh: IO[Any], chunks: Iterator[np.ndarray], rows: int | None
+) -> tuple[int, list[str]]:
+    """Open the writer on the first chunk (its shape and dtype decide the columns), then stream."""
+    from trainctl.data.outputs import columns_for, open_writer
+
+    first = next(chunks, None)
+    out_shape = tuple(d or 0 for d in lr.model.output_shape)
+    if first is None:  # empty input: a valid empty file of the model's output shape
+        row_shape = out_shape[:-1] if mode == "classes" else out_shape
+        first = np.zeros((0, *row_shape), dtype=np.int64 if mode == "classes" else np.float32)
+    names = _out_names(lr, mode, out_shape[-1] if out_shape else 1)
+    if names is not None:
+        first = np.asarray(names)[first]
+    if mode == "classes":
+        columns = columns_for(first.shape[1:], None, prefix="class")
+    else:
+        columns = columns_for(first.shape[1:], lr.class_names)
+    writer = open_writer(fmt, fh, columns=columns, dtype=first.dtype, row_shape=first.shape[1:], rows=rows)
+    writer.write(first)
+    lookup = None if names is None else np.asarray(names)
+    for chunk in chunks:
+        writer.write(chunk if lookup is None else lookup[chunk])
+    writer.close()
+    return writer.rows_written, columns
+
+
+__all__ = [
+    "EvalResult",
+    "LoadedRun",
+    "PredictResult",
+    "check_samples",
+    "evaluate",
+    "iter_predictions",
+    "open_run",
+    "predict",
+]
