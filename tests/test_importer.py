@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import yaml
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
@@ -26,7 +25,7 @@ from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 from trainctl.config import load_config  # noqa: E402
 from trainctl.data import Preprocessor  # noqa: E402
 from trainctl.errors import ArtifactError, ConfigError, DataError  # noqa: E402
-from trainctl.importer import ImportedConfig, import_keras, read_keras_model  # noqa: E402
+from trainctl.importer import ImportedConfig, import_keras, load_resolved, read_keras_model  # noqa: E402
 from trainctl.serialization import load_keras_zip, load_model_from_dir, read_keras_zip  # noqa: E402
 
 pytestmark = pytest.mark.keras
@@ -84,8 +83,8 @@ def test_import_predicts_like_keras(saved: dict[str, Any], form: str, tmp_path: 
     assert np.abs(back.predict(X, verbose=0) - saved["want"]).max() <= 1e-5
     assert back.count_params() == saved["km"].count_params()
 
-    cfg = ImportedConfig.model_validate(yaml.safe_load((out / "config.resolved.yaml").read_text()))
-    assert cfg.data is None
+    cfg = load_resolved(out / "config.resolved.yaml").config
+    assert isinstance(cfg, ImportedConfig) and cfg.data is None
     assert cfg.compile.loss.type == "categorical_crossentropy"
     assert [m.name for m in cfg.compile.metrics] == ["accuracy"]
     if form == "h5":  # only the legacy file keeps the optimizer (Keras-on-torch leaves it out of compile_config)
@@ -186,24 +185,25 @@ def test_from_logits_against_a_softmax_layer_is_refused(saved: dict[str, Any], t
         import_keras([tmp_path / "k.h5"], tmp_path / "run")
 
 
-def _unsupported() -> dict[str, tuple[Any, list[str]]]:
-    conv = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)])
-    constraint = keras.Sequential([keras.Input((4,)), layers.Dense(2, kernel_constraint="non_neg")])
-    ema = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
-    ema.compile(optimizer=keras.optimizers.Adam(use_ema=True), loss="mse")
-    hinge = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
-    hinge.compile(optimizer="adam", loss="squared_hinge")
-    return {
-        "layer": (conv, ["Conv2D", "'conv2d'"]),
-        "layer_option": (constraint, ["kernel_constraint", "'dense"]),
-        "optimizer_option": (ema, ["use_ema=True", "Adam"]),
-        "loss": (hinge, ["squared_hinge"]),
-    }
+def _unsupported(case: str) -> tuple[Any, list[str]]:
+    """A Keras model using something trainctl lacks, and the words the refusal must contain."""
+    km = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
+    if case == "layer":
+        km = keras.Sequential([keras.Input((8, 8, 1)), layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)])
+        return km, ["Conv2D", "'conv2d'"]
+    if case == "layer_option":
+        km = keras.Sequential([keras.Input((4,)), layers.Dense(2, kernel_constraint="non_neg", name="dense_nn")])
+        return km, ["kernel_constraint", "'dense_nn'"]
+    if case == "optimizer_option":
+        km.compile(optimizer=keras.optimizers.Adam(use_ema=True), loss="mse")
+        return km, ["use_ema=True", "Adam"]
+    km.compile(optimizer="adam", loss="squared_hinge")
+    return km, ["squared_hinge"]
 
 
 @pytest.mark.parametrize("case", ["layer", "layer_option", "optimizer_option", "loss"])
 def test_unsupported_is_refused_by_name(case: str, tmp_path: Path) -> None:
-    km, words = _unsupported()[case]
+    km, words = _unsupported(case)
     km.save(tmp_path / "k.h5")
     with pytest.raises(ArtifactError) as err:
         import_keras([tmp_path / "k.h5"], tmp_path / "run", loss="mse" if case.startswith("layer") else None)
@@ -214,7 +214,7 @@ def test_unsupported_is_refused_by_name(case: str, tmp_path: Path) -> None:
 
 
 def test_flag_replaces_an_unsupported_optimizer(tmp_path: Path) -> None:
-    km, _ = _unsupported()["optimizer_option"]
+    km, _ = _unsupported("optimizer_option")
     km.save(tmp_path / "k.h5")
     assert import_keras([tmp_path / "k.h5"], tmp_path / "run", optimizer="adam").config.compile.optimizer.type == "Adam"
 
@@ -254,6 +254,9 @@ def test_file_combinations_are_checked(saved: dict[str, Any], names: list[str], 
 def test_missing_and_mismatched_files(saved: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="not found"):
         read_keras_model([tmp_path / "nope.keras"])
+    (tmp_path / "junk.h5").write_text("not hdf5")
+    with pytest.raises(ArtifactError, match="expected an HDF5 file"):
+        read_keras_model([tmp_path / "junk.h5"])
     other = keras.Sequential([keras.Input((6,)), layers.Dense(4), layers.Dense(3)])
     other.save_weights(tmp_path / "o.weights.h5")
     with pytest.raises(ArtifactError, match="shape"):
@@ -287,7 +290,7 @@ def test_zip_with_escaping_member_is_refused(saved: dict[str, Any], bad: str, tm
     path = _zip(tmp_path / "x.keras", members | {bad: b"boom"})
     out = tmp_path / "dest"
     out.mkdir()
-    with pytest.raises(ArtifactError, match="absolute or contain '..'"):
+    with pytest.raises(ArtifactError, match=r"absolute or contain '\.\.'"):
         read_keras_zip(path, out)
     assert list(out.iterdir()) == []
 
@@ -310,12 +313,12 @@ def test_zip_problems_are_artifact_errors(saved: dict[str, Any], tmp_path: Path)
 
 
 def _data_config(tmp_path: Path, features: int = 6) -> Path:
-    x = RNG.normal(3.0, 2.0, size=(30, features)).astype("float32")
-    np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "y.npy", RNG.integers(0, 3, 30))
+    for split, n in (("", 30), ("_test", 20)):
+        np.save(tmp_path / f"x{split}.npy", RNG.normal(3.0, 2.0, size=(n, features)).astype("float32"))
+        np.save(tmp_path / f"y{split}.npy", RNG.integers(0, 3, n))
     path = tmp_path / "data.yaml"
     path.write_text(
-        "seed: 5\ndata:\n  source: npy\n  x: x.npy\n  y: y.npy\n"
+        "seed: 5\ndata:\n  source: npy\n  x: x.npy\n  y: y.npy\n  x_test: x_test.npy\n  y_test: y_test.npy\n"
         "  x_steps: [standardize]\n  y_steps: [{one_hot: 3}]\n"
     )
     return path
@@ -328,12 +331,22 @@ def test_data_config_makes_a_full_run_config(saved: dict[str, Any], tmp_path: Pa
     out = tmp_path / "run"
     assert import_keras([saved["dir"] / "m.keras"], out, data_config=path).has_data
     cfg = load_config(out / "config.resolved.yaml").config  # a plain, valid RunConfig
+    assert load_resolved(out / "config.resolved.yaml").config == cfg
     assert cfg.data.source == "npy" and cfg.seed == 5
     run = json.loads((out / "run.json").read_text())
     assert run["data"]["x"] == "x.npy" and Path(run["base_dir"]) == folder.resolve()
     pre = Preprocessor.from_json(json.loads((out / "preprocess.json").read_text()))
     x = np.load(folder / "x.npy")
     np.testing.assert_allclose(pre.transform_x(x), (x - x.mean(0)) / x.std(0), rtol=1e-5, atol=1e-5)
+
+    # trainctl evaluate on the copied data source gives Keras's own evaluate on the same arrays
+    evaluation = pytest.importorskip("trainctl.evaluation")
+    x_test = (np.load(folder / "x_test.npy") - x.mean(0)) / x.std(0)
+    y_test = np.eye(3, dtype="float32")[np.load(folder / "y_test.npy")]
+    want = saved["km"].evaluate(x_test.astype("float32"), y_test, verbose=0, return_dict=True)
+    got = evaluation.evaluate(out, save=False).metrics
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-4)
+    assert got["accuracy"] == pytest.approx(want["accuracy"], abs=1e-6)
 
 
 def test_data_that_does_not_fit_the_model(saved: dict[str, Any], tmp_path: Path) -> None:

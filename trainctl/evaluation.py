@@ -7,7 +7,7 @@ A run folder holds everything needed: ``config.resolved.yaml`` (loss, metrics, d
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,8 +67,8 @@ def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | No
     import torch
 
     from trainctl.api import default_threads, resolve_device
-    from trainctl.config import load_config
     from trainctl.data import Preprocessor
+    from trainctl.importer import load_resolved
     from trainctl.serialization import load_model_from_dir
 
     rd = RunDir.find(run, Path(runs_dir))
@@ -77,7 +77,7 @@ def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | No
     if not resolved.is_file():
         raise ArtifactError(f"{RunDir.RESOLVED}: file not found in {rd.path}")
     try:
-        loaded = load_config(resolved)
+        loaded = load_resolved(resolved)  # an imported run may have `data: null`
     except ConfigError as exc:
         raise ArtifactError(f"{resolved}: not a valid run config ({exc.render()})") from None
     raw_pre = rd.read_json(RunDir.PREPROCESS)
@@ -94,6 +94,27 @@ def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | No
     return LoadedRun(rd, cfg, info, pre, [str(n) for n in names] if names else None, model, dev)
 
 
+def _fmt(shape: tuple[Any, ...]) -> str:
+    return f"{shape[0]} features per sample" if len(shape) == 1 else f"samples of shape {shape}"
+
+
+def check_raw(lr: LoadedRun, shape: tuple[int, ...], where: str) -> None:
+    """Raw samples must fit the model once the saved steps run; say so before a step fails deep inside.
+
+    Without a reshape/flatten step every step keeps the sample shape, so it must be the model's
+    input shape; with one, at least the number of values per sample must agree.
+    """
+    want, got = tuple(lr.model.input_shape), tuple(shape)
+    if any(s.op in ("reshape", "flatten") for s in lr.preprocessor.x_steps):
+        if None not in want and math.prod(want) != math.prod(got):
+            raise DataError(
+                f"expected {math.prod(want)} values per sample (the model takes {want} after the run's "
+                f"preprocessing), received {_fmt(got)} in {where}"
+            )
+        return
+    check_samples(lr.model, got, where)
+
+
 def check_samples(model: Any, shape: tuple[int, ...], where: str) -> None:
     """Preprocessed samples must fit the model's input: "expected 64 features, received 10"."""
     want, got = tuple(model.input_shape), tuple(shape)
@@ -102,7 +123,7 @@ def check_samples(model: Any, shape: tuple[int, ...], where: str) -> None:
     if len(want) == 1 and len(got) == 1:
         msg = f"expected {want[0]} features per sample, received {got[0]} in {where}"
     else:
-        msg = f"expected samples of shape {want} (after the run's preprocessing), received {got} in {where}"
+        msg = f"expected {_fmt(want)}, received {_fmt(got)} in {where}"
     raise DataError(msg, hint=f"the model's input shape is {want}")
 
 
@@ -146,7 +167,7 @@ def _csv_xy(lr: LoadedRun, path: Path) -> tuple[np.ndarray, np.ndarray]:
     from trainctl.data.csvfile import load_csv
 
     spec = lr.config.data
-    if spec.source == "csv":
+    if spec is not None and spec.source == "csv":
         spec = spec.model_copy(update={"path": str(path), "test_path": None})
     else:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -178,6 +199,11 @@ def _eval_data(lr: LoadedRun, data: Path | None) -> tuple[str, Any, Any]:
     from trainctl.config import load_config
 
     cfg = lr.config
+    if data is None and cfg.data is None:
+        raise DataError(
+            f"{lr.run.path} was imported without a data source, so it has no test split",
+            hint="give --data FILE.npz, FILE.csv or CONFIG.yaml",
+        )
     if data is None:
         rows = SMOKE_TEST_ROWS if lr.info.get("smoke") else None
         x, y = _test_split(lr, cfg.data, lr.base_dir, cfg.seed, rows)
@@ -191,6 +217,13 @@ def _eval_data(lr: LoadedRun, data: Path | None) -> tuple[str, Any, Any]:
     if suffix in (".yaml", ".yml"):
         other = load_config(path).config
         seed = other.seed if other.seed is not None else cfg.seed
+        if cfg.data is None:  # imported run: no fitted steps of its own, so use that config's
+            from trainctl.data import load_data
+
+            ds = load_data(other.data, base_dir=path.parent, seed=seed)
+            if ds.x_test is None:
+                raise DataError(f"expected data with a test split, received a {other.data.source} source without one")
+            return f"test split of {path}", ds.x_test, ds.y_test
         x, y = _test_split(lr, other.data, path.parent, seed, None)
         return f"test split of {path}", x, y
     if suffix == ".npz":
@@ -201,6 +234,7 @@ def _eval_data(lr: LoadedRun, data: Path | None) -> tuple[str, Any, Any]:
         raise DataError(f"expected --data to be an .npz, .csv or config .yaml file, received {path}")
     if len(x) != len(y):
         raise DataError(f"expected as many labels as samples in {path}, received {len(x)} and {len(y)}")
+    check_raw(lr, x.shape[1:], str(path))
     return str(path), lr.preprocessor.transform_x(x), lr.preprocessor.transform_y(y)
 
 
@@ -270,14 +304,19 @@ def _input_options(lr: LoadedRun) -> Any:
     """CSV columns of a CSV-trained run, and the image colour mode that fits the model's input."""
     from trainctl.data.inputs import InputOptions
 
-    spec = lr.config.data
+    spec, shape = lr.config.data, tuple(lr.model.input_shape)
+    mode = "RGB" if len(shape) == 3 and shape[-1] == 3 else "L"
+    if spec is not None and spec.source == "csv":
+        return InputOptions(spec.features, spec.target, spec.delimiter, mode)
+    return InputOptions(image_mode=mode)
+
+
+def _needs_channel_axis(lr: LoadedRun, raw: np.ndarray) -> bool:
+    """Grayscale (N, H, W) images for a model that takes (H, W, 1) and has no reshape step of its own."""
     shape = tuple(lr.model.input_shape)
-    rgb = len(shape) == 3 and shape[-1] == 3
-    reshapes = any(s.op in ("reshape", "flatten") for s in lr.preprocessor.x_steps)
-    channel = len(shape) == 3 and shape[-1] == 1 and not reshapes
-    if spec.source == "csv":
-        return InputOptions(spec.features, spec.target, spec.delimiter, "RGB" if rgb else "L", channel)
-    return InputOptions(image_mode="RGB" if rgb else "L", channel_axis=channel)
+    if len(shape) != 3 or shape[-1] != 1 or raw.ndim != 3:
+        return False
+    return not any(s.op in ("reshape", "flatten") for s in lr.preprocessor.x_steps)
 
 
 def _postprocess(lr: LoadedRun, mode: Mode) -> Any:
@@ -292,7 +331,7 @@ def _postprocess(lr: LoadedRun, mode: Mode) -> Any:
     if act in ("softmax", "sigmoid") or (loss in CROSSENTROPY and not logits):
         proba = lambda out: out  # noqa: E731  # already probabilities
     elif loss == "binary_crossentropy":
-        proba = torch.sigmoid  # logits
+        proba = lambda out: torch.sigmoid(out)  # noqa: E731  # logits
     elif loss in CROSSENTROPY:
         proba = lambda out: torch.softmax(out, dim=-1)  # noqa: E731
     elif mode == "classes" and width != 1:
@@ -326,6 +365,10 @@ def iter_predictions(lr: LoadedRun, reader: Any, mode: Mode, batch_size: int) ->
     model, dev = lr.model, lr.device
     checked = False
     for raw in reader.chunks(batch_size):
+        if _needs_channel_axis(lr, raw):
+            raw = raw[..., None]
+        if not checked:
+            check_raw(lr, raw.shape[1:], reader.name)
         x = lr.preprocessor.transform_x(raw)
         if not checked:
             check_samples(model, x.shape[1:], reader.name)
@@ -371,8 +414,8 @@ def predict(
 
         out_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out_path) as tmp:
-            binary = fmt == ".npy"
-            with tmp.open("wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as fh:
+            fh: IO[Any] = tmp.open("wb") if fmt == ".npy" else tmp.open("w", newline="", encoding="utf-8")
+            with fh:
                 rows, columns = _write(lr, mode, fmt, fh, chunks, reader.rows)
         label = str(out_path)
     return PredictResult(lr.run.path, reader.name, label, rows, mode, columns)

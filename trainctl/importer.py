@@ -37,6 +37,7 @@ from trainctl.config.schema import CompileSpec, RunConfig
 from trainctl.errors import ArtifactError, ConfigError, Problem, TrainctlError
 
 if TYPE_CHECKING:
+    from trainctl.config.loader import LoadedConfig
     from trainctl.model.sequential import Sequential
 
 STATUS = "imported"
@@ -58,6 +59,29 @@ class ImportedConfig(RunConfig):
     """``config.resolved.yaml`` of an imported run: a RunConfig whose ``data`` may be null."""
 
     data: Data | None = None  # type: ignore[valid-type]
+
+
+def load_resolved(path: Path | str) -> LoadedConfig:
+    """Any run's ``config.resolved.yaml``: a RunConfig, or an :class:`ImportedConfig` (``data: null``)."""
+    from trainctl.config import load_config
+    from trainctl.config.loader import LoadedConfig, parse_yaml, problems_from
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path} ({exc})") from None
+    raw, locs = parse_yaml(text, str(path))
+    if raw.get("data") is not None:
+        return load_config(path)
+    loaded = LoadedConfig(None, path, raw, text, (), locs)
+    try:
+        loaded.config = ImportedConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = problems_from(exc, ImportedConfig, raw)
+        problems = [Problem(p.message, p.key, loaded.where(p.key or "") or str(path), p.hint) for p in problems]
+        raise ConfigError(f"{len(problems)} problem(s) in {path}", problems=problems) from None
+    return loaded
 
 
 @dataclass

@@ -47,9 +47,11 @@ def evaluate(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{result.run_dir.name}: {result.samples} samples from {result.data}", title_justify="left")
+    console = Console()
+    console.print(f"[bold]{result.run_dir.name}[/bold]: {result.samples} samples from {result.data}", highlight=False)
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.metrics.items():
         table.add_row(key, f"{value:.4f}")
-    Console().print(table)
+    console.print(table)

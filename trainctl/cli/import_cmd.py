@@ -73,8 +73,7 @@ def import_model(
         return
     out_stream = sys.stdout
     out_stream.write(
-        f"imported {result.source.format} model ({params:,} params, loss {comp.loss.type}) "
-        f"into {result.run_dir}\n"
+        f"imported {result.source.format} model ({params:,} params, loss {comp.loss.type}) into {result.run_dir}\n"
     )
     if not result.has_data:
         out_stream.write("no data section: give evaluate/predict the data with --data\n")

@@ -14,7 +14,7 @@ from trainctl.cli.common import emit_json, handle_errors
 @handle_errors("as_json")
 def predict(
     run: Annotated[str, typer.Argument(help="A run folder, or a run name (the newest runs/<name>-*).")],
-    input: Annotated[  # noqa: A002
+    input: Annotated[
         str,
         typer.Argument(help="A .npy, .npz, .csv or IDX (.gz) file, a folder of images, or - for CSV on stdin."),
     ],
@@ -28,15 +28,14 @@ def predict(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Rows per batch.")] = 1024,
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run names are looked up.")] = Path("runs"),
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (default: auto).")] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="A JSON summary on stdout (needs --output).")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON summary on stdout (needs --output).")] = False,
 ) -> None:
     """Predict with a trained run: the model's outputs, --proba or --classes, one row per sample.
 
     The input is read and written in chunks, so memory does not grow with its size.
     """
     from trainctl.errors import ConfigError
+    from trainctl.evaluation import Mode
     from trainctl.evaluation import predict as run_predict
 
     if classes and proba:
@@ -44,7 +43,7 @@ def predict(
     to_stdout = output is None or str(output) == "-"
     if as_json and to_stdout:
         raise ConfigError("--json needs --output FILE: stdout already carries the predictions")
-    mode = "classes" if classes else "proba" if proba else "raw"
+    mode: Mode = "classes" if classes else "proba" if proba else "raw"
     result = run_predict(
         run,
         sys.stdin if input == "-" else Path(input),

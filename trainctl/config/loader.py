@@ -256,9 +256,7 @@ def _data_path(raw: Any, loc: Sequence[str | int]) -> Path_:
     path: list[str | int] = []
     node = raw
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-        ):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             node = node[part]
             path.append(part)
         elif isinstance(part, str) and not part.isidentifier():

@@ -45,7 +45,6 @@ class InputOptions:
     target: str | int | None = None  # a CSV column dropped when present (the training target)
     delimiter: str = ","
     image_mode: str = "L"  # Pillow mode: "L" grayscale or "RGB"
-    channel_axis: bool = False  # add a trailing axis of 1 to grayscale images
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,9 +88,7 @@ def _npy_header(fh: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dty
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fh)
-        shape, fortran, dtype = (
-            fmt.read_array_header_1_0(fh) if version == (1, 0) else fmt.read_array_header_2_0(fh)
-        )
+        shape, fortran, dtype = fmt.read_array_header_1_0(fh) if version == (1, 0) else fmt.read_array_header_2_0(fh)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"expected a .npy array in {name}, received an unreadable one ({exc})") from None
     if dtype.hasobject:
@@ -176,7 +173,7 @@ class NpzReader:
 def _open_maybe_gzip(path: Path) -> IO[bytes]:
     with path.open("rb") as probe:
         gz = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else path.open("rb")
+    return gzip.open(path, "rb") if gz else path.open("rb")  # type: ignore[return-value]
 
 
 def is_idx(path: Path) -> bool:
@@ -209,7 +206,9 @@ class IdxReader:
                 raise DataError(f"expected an IDX file, received a file that starts with {head!r}: {self.name}")
             dims = fh.read(4 * head[3])
         except (OSError, EOFError) as exc:
-            raise DataError(f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})") from None
+            raise DataError(
+                f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})"
+            ) from None
         if len(dims) < 4 * head[3]:
             raise DataError(f"expected a {4 + 4 * head[3]}-byte IDX header in {self.name}, received a shorter file")
         return _TYPES[head[2]], tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
@@ -221,9 +220,13 @@ class IdxReader:
                 yield from _read_rows(fh, self.dtype, self.shape[1:], self.shape[0], size, self.name)
                 trailing = fh.read(1)
             except (OSError, EOFError) as exc:
-                raise DataError(f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})") from None
+                raise DataError(
+                    f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})"
+                ) from None
         if trailing:
-            raise DataError(f"expected {self.shape[0]} rows of shape {self.shape[1:]} in {self.name}, received trailing bytes")
+            raise DataError(
+                f"expected {self.shape[0]} rows of shape {self.shape[1:]} in {self.name}, received trailing bytes"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,6 +248,7 @@ class CsvReader:
 
     def __init__(self, source: Path | IO[str], options: InputOptions = InputOptions()) -> None:
         self.source, self.options = source, options
+        self.header: list[str] | None = None
         self.name = str(source) if isinstance(source, Path) else "<stdin>"
         self.delimiter = "\t" if isinstance(source, Path) and source.suffix == ".tsv" else options.delimiter
 
@@ -299,6 +303,7 @@ class CsvReader:
                 if width < 0:
                     width = len(row)
                     header = None if all(_is_number(c) for c in row) else [c.strip() for c in row]
+                    self.header = header
                     cols = self._columns(header, width)
                     if header is not None:
                         continue
@@ -326,9 +331,11 @@ class CsvReader:
         except ValueError:
             bad = ~np.vectorize(_is_number, otypes=[bool])(cells)
             i, j = (int(v[0]) for v in np.nonzero(bad))
-            column = cols[j] + 1 if cols is not None else j + 1
+            column = cols[j] if cols is not None else j
+            label = f" ({self.header[column]!r})" if self.header else ""
             raise DataError(
-                f"expected numbers in {self.name}, received {cells[i, j]!r} on line {lines[i]}, column {column}"
+                f"expected numbers in {self.name}, received {str(cells[i, j])!r} on line {lines[i]}, "
+                f"column {column + 1}{label}"
             ) from None
 
 
@@ -343,9 +350,7 @@ class ImageFolderReader:
         self.name, self.options = str(folder), options
         self.files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not self.files:
-            raise DataError(
-                f"expected image files ({', '.join(IMAGE_SUFFIXES)}) in the folder {folder}, found none"
-            )
+            raise DataError(f"expected image files ({', '.join(IMAGE_SUFFIXES)}) in the folder {folder}, found none")
         self.rows: int | None = len(self.files)
         self._size: tuple[int, int] | None = None
 
@@ -353,23 +358,22 @@ class ImageFolderReader:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(path) as img:
-                img = img.convert(self.options.image_mode)
-                if self._size is None:
-                    self._size = img.size
-                elif img.size != self._size:
-                    raise DataError(
-                        f"expected every image to be {self._size[0]}x{self._size[1]} (as the first one), "
-                        f"received {img.size[0]}x{img.size[1]} in {path}"
-                    )
-                return np.asarray(img)
+            with Image.open(path) as opened:
+                img = opened.convert(self.options.image_mode)
+            if self._size is None:
+                self._size = img.size
+            elif img.size != self._size:
+                raise DataError(
+                    f"expected every image to be {self._size[0]}x{self._size[1]} (as the first one), "
+                    f"received {img.size[0]}x{img.size[1]} in {path}"
+                )
+            return np.asarray(img)
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"expected an image, received an unreadable file: {path} ({exc})") from None
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
         for i in range(0, len(self.files), size):
-            batch = np.stack([self._load(p) for p in self.files[i : i + size]])
-            yield batch[..., None] if self.options.channel_axis and batch.ndim == 3 else batch
+            yield np.stack([self._load(p) for p in self.files[i : i + size]])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,9 +407,7 @@ def open_input(source: str | Path | IO[str], options: InputOptions = InputOption
         return CsvReader(path, options)
     if is_idx(path):
         return IdxReader(path)
-    raise DataError(
-        f"expected .npy, .npz, .csv, an IDX file (raw or .gz) or a folder of images, received {path}"
-    )
+    raise DataError(f"expected .npy, .npz, .csv, an IDX file (raw or .gz) or a folder of images, received {path}")
 
 
 def read_all(reader: Reader, size: int = 65536) -> np.ndarray:
