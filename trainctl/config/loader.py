@@ -197,7 +197,9 @@ def apply_override(data: dict[str, Any], text: str) -> Path_:
             child = node[part] = {"type" if part != "data" else "source": child}
         node = child
     last = path[-1]
-    if (isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node)) or isinstance(node, dict):
+    if isinstance(node, list) and isinstance(last, int) and -len(node) <= last < len(node):
+        node[last] = value
+    elif isinstance(node, dict):
         node[last] = value
     else:
         raise ConfigError(f"override {text!r}: cannot set {dotted(path)}")
@@ -256,7 +258,10 @@ def _data_path(raw: Any, loc: Sequence[str | int]) -> Path_:
     path: list[str | int] = []
     node = raw
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
             path.append(part)
         elif isinstance(part, str) and not part.isidentifier():
