@@ -108,13 +108,18 @@ def test_register_rejects_duplicates_and_ambiguous_aliases() -> None:
 
 
 def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
-    from trainctl.model.layers import BUILDERS
-    from trainctl.model.shapes import AUTO_NAMES, RULES
+    from trainctl.model import conv, layers, norm, recurrent, shapes, shapes_conv, shapes_norm, shapes_seq
+    from trainctl.model.builders import BUILDERS
 
-    layers = set(FAMILIES["layers"].specs) - {"InputLayer"}
-    assert set(BUILDERS) == layers
-    assert set(RULES) == layers
-    assert set(AUTO_NAMES) <= layers
+    names = set(FAMILIES["layers"].specs) - {"InputLayer"}
+    assert set(BUILDERS) == names
+    assert set(shapes.rules()) == names
+    assert set(shapes.AUTO_NAMES) <= names
+    # each name is implemented in exactly one family table
+    builder_tables = [layers.CORE_BUILDERS, conv.CONV_BUILDERS, norm.NORM_BUILDERS, recurrent.SEQ_BUILDERS]
+    rule_tables = [shapes.CORE_RULES, shapes_conv.CONV_RULES, shapes_norm.NORM_RULES, shapes_seq.SEQ_RULES]
+    for tables in (builder_tables, rule_tables):
+        assert sum(len(t) for t in tables) == len(names)
 
 
 def test_every_initializer_fills_a_tensor() -> None:

@@ -272,3 +272,7 @@ class Reshape(LayerSpec):
         if any(d == 0 or d < -1 for d in self.target_shape):
             raise ValueError("target_shape entries must be positive, or -1 for one inferred axis")
         return self
+
+
+# the other layer families register themselves in LAYERS when imported (before the union is built)
+from trainctl.config import layers_conv, layers_norm, layers_seq  # noqa: E402, F401

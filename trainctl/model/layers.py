@@ -135,7 +135,9 @@ class Reshape(KerasLayer):
         return x.reshape(x.shape[0], *self.target)
 
 
-BUILDERS: dict[str, Callable[[Any, Shape, str], KerasLayer]] = {
+Builder = Callable[[Any, Shape, str], KerasLayer]
+
+CORE_BUILDERS: dict[str, Builder] = {
     "Dense": Dense,
     "Activation": Activation,
     "Dropout": Dropout,

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from trainctl.errors import ConfigError
-from trainctl.model.layers import BUILDERS, KerasLayer
+from trainctl.model.builders import BUILDERS
+from trainctl.model.layers import KerasLayer
 from trainctl.model.shapes import LayerInfo, Shape, infer
 
 

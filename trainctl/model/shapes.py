@@ -79,7 +79,9 @@ def _same(spec: Any, shape: Shape, key: str) -> tuple[Shape, int, int]:
     return shape, 0, 0
 
 
-RULES: dict[str, Callable[[Any, Shape, str], tuple[Shape, int, int]]] = {
+Rule = Callable[[Any, Shape, str], tuple[Shape, int, int]]
+
+CORE_RULES: dict[str, Rule] = {
     "Dense": _dense,
     "Activation": _same,
     "Dropout": _same,
@@ -87,9 +89,28 @@ RULES: dict[str, Callable[[Any, Shape, str], tuple[Shape, int, int]]] = {
     "Reshape": _reshape,
 }
 
+
+def _all_rules() -> dict[str, Rule]:
+    # one table per layer family, each in its own module (pure Python, like this one)
+    from trainctl.model.shapes_conv import CONV_RULES
+    from trainctl.model.shapes_norm import NORM_RULES
+    from trainctl.model.shapes_seq import SEQ_RULES
+
+    return {**CORE_RULES, **CONV_RULES, **NORM_RULES, **SEQ_RULES}
+
 # Keras's automatic names: snake_case of the class, numbered per model (dense, dense_1, ...)
 AUTO_NAMES = {"Dense": "dense", "Activation": "activation", "Dropout": "dropout",
               "Flatten": "flatten", "Reshape": "reshape"}  # fmt: skip
+
+
+_RULES: dict[str, Rule] = {}
+
+
+def rules() -> dict[str, Rule]:
+    """Every layer's shape rule, keyed by Keras class name (built once, on first use)."""
+    if not _RULES:
+        _RULES.update(_all_rules())
+    return _RULES
 
 
 def snake(class_name: str) -> str:
@@ -125,7 +146,7 @@ def infer(layers: list[Any], key_prefix: str = "model.layers") -> tuple[Shape, l
         key = f"{key_prefix}[{i}]"
         if spec.type == "InputLayer":
             continue
-        rule = RULES.get(spec.type)
+        rule = rules().get(spec.type)
         if rule is None:
             raise ConfigError(f"layer {spec.type!r} has no shape rule", key=key)
         out, trainable, frozen = rule(spec, shape, key)

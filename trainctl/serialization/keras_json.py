@@ -15,8 +15,6 @@ their default and accepted back only at that default, so an import never silentl
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -25,21 +23,16 @@ from trainctl.config.base import INITIALIZERS, LAYERS, REGULARIZERS, ComponentSp
 from trainctl.config.schema import ModelSpec
 from trainctl.errors import ArtifactError
 from trainctl.model.shapes import AUTO_NAMES, infer, snake
+from trainctl.serialization.codec import LayerCodec
+from trainctl.serialization.codecs_conv import CONV_CODECS
+from trainctl.serialization.codecs_norm import NORM_CODECS
+from trainctl.serialization.codecs_seq import SEQ_CODECS
 
 if TYPE_CHECKING:
     from trainctl.model.sequential import Sequential
 
 
-@dataclass(frozen=True)
-class LayerCodec:
-    """How one Keras layer class maps to its trainctl spec (spec fields share Keras's names)."""
-
-    keys: tuple[str, ...]  # config keys after name/trainable/dtype, in Keras 3.15's order
-    built: bool = False  # Keras writes a ``build_config`` (layers that define ``build``)
-    none_means: Mapping[str, Any] = field(default_factory=dict)  # spec None <-> this Keras value
-
-
-CODECS: dict[str, LayerCodec] = {
+CORE_CODECS: dict[str, LayerCodec] = {
     "Dense": LayerCodec(
         (
             "units",
@@ -60,6 +53,8 @@ CODECS: dict[str, LayerCodec] = {
     "Flatten": LayerCodec(("data_format",), built=True, none_means={"data_format": "channels_last"}),
     "Reshape": LayerCodec(("target_shape",)),
 }
+
+CODECS: dict[str, LayerCodec] = {**CORE_CODECS, **CONV_CODECS, **NORM_CODECS, **SEQ_CODECS}
 
 # Keras options trainctl does not implement: written with this value, read back only at it.
 UNSUPPORTED_DEFAULTS: dict[str, Any] = {
