@@ -14,5 +14,6 @@ def test_ci_runs_the_readme_commands() -> None:
     commands = [b.strip() for b in blocks[:2]]
     assert len(commands) == 2 and all("\n" not in c for c in commands)
     ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
-    for command in commands:
-        assert command in ci_lines
+    for n, command in enumerate(commands, start=1):
+        # each runs verbatim, and a failure anywhere in its `&&` chain stops CI
+        assert f'{command} || fail "README command {n}"' in ci_lines

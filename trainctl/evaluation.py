@@ -253,15 +253,22 @@ def evaluate(
     rows, preprocessing, loss and metric code are used. The result is also saved to
     ``<run>/eval/metrics.json`` (the only file evaluate writes), unless ``save`` is False.
     """
+    lr = open_run(run, runs_dir=runs_dir, device=device)
+    where, x, y = _eval_data(lr, data)
+    return _evaluate_arrays(lr, where, x, y, batch_size=batch_size, save=save)
+
+
+def _evaluate_arrays(
+    lr: LoadedRun, where: str, x: np.ndarray, y: np.ndarray, *, batch_size: int | None, save: bool
+) -> EvalResult:
+    """The body of :func:`evaluate` on arrays already preprocessed, shared with the report."""
     import torch
 
     from trainctl.training.loop import Split, Trainer
     from trainctl.training.losses import build_loss, check_targets
     from trainctl.training.metrics import build_metrics
 
-    lr = open_run(run, runs_dir=runs_dir, device=device)
     cfg, model = lr.config, lr.model
-    where, x, y = _eval_data(lr, data)
     check_samples(model, x.shape[1:], where)
     out_shape = (None, *model.output_shape)
     check_targets(cfg.compile.loss, tuple(y.shape), out_shape)
@@ -294,6 +301,92 @@ def evaluate(
         except OSError:  # a read-only copy of a run folder can still be evaluated
             result.saved = None
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate with predictions (for ``evaluate --report``)
+
+REPORT_SAMPLES = 15  # raw inputs kept for the report's sample grid
+
+
+@dataclass
+class EvalPredictions:
+    """Targets and model outputs for exactly the rows :func:`evaluate` scored: what a report needs."""
+
+    data: str
+    y: np.ndarray  # targets after the saved y preprocessing
+    outputs: np.ndarray  # the last layer's outputs, as Keras's ``model.predict`` returns them
+    proba: np.ndarray | None  # probabilities when the model is a classifier (logits softmaxed/sigmoided)
+    raw_x: np.ndarray | None  # the first REPORT_SAMPLES inputs before preprocessing (None if unseen)
+    x: np.ndarray  # the first REPORT_SAMPLES inputs after preprocessing
+    loss: str
+    class_names: list[str] | None
+
+
+class _RawRecorder:
+    """Stands in for the run's preprocessor and keeps the first rows it is handed, untransformed,
+    so a report can show the raw images without loading the data a second time."""
+
+    def __init__(self, inner: Any, keep: int) -> None:
+        self.inner, self.keep, self.raw = inner, keep, None
+
+    def transform_x(self, x: np.ndarray) -> np.ndarray:
+        if self.raw is None:
+            self.raw = np.array(np.asarray(x)[: self.keep])
+        return self.inner.transform_x(x)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _predict_arrays(lr: LoadedRun, x: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's outputs on preprocessed ``x`` in batches, and probabilities when it is a classifier."""
+    import torch
+
+    try:
+        to_proba = _postprocess(lr, "proba")
+    except ConfigError:
+        to_proba = None
+    outs: list[np.ndarray] = []
+    probas: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            out = lr.model(torch.as_tensor(x[start : start + batch_size]).to(lr.device, non_blocking=True))
+            outs.append(out.cpu().numpy())
+            if to_proba is not None:
+                probas.append(to_proba(out).cpu().numpy())
+    width = tuple(d or 0 for d in lr.model.output_shape)
+    empty = np.zeros((0, *width), dtype=np.float32)
+    output = np.concatenate(outs) if outs else empty
+    proba = None if to_proba is None else (np.concatenate(probas) if probas else empty)
+    return output, proba
+
+
+def evaluate_with_predictions(
+    run: str | Path,
+    *,
+    data: Path | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    runs_dir: Path = Path("runs"),
+    save: bool = True,
+) -> tuple[EvalResult, EvalPredictions]:
+    """:func:`evaluate`, plus the targets and predictions behind its numbers (one load of the data)."""
+    lr = open_run(run, runs_dir=runs_dir, device=device)
+    recorder = _RawRecorder(lr.preprocessor, REPORT_SAMPLES)
+    lr.preprocessor = recorder
+    try:
+        where, x, y = _eval_data(lr, data)
+    finally:
+        lr.preprocessor = recorder.inner
+    bs = batch_size or lr.config.fit.resolved_batch_size
+    result = _evaluate_arrays(lr, where, x, y, batch_size=bs, save=save)
+    outputs, proba = _predict_arrays(lr, x, bs)
+    raw = recorder.raw if recorder.raw is not None and len(recorder.raw) == min(len(x), REPORT_SAMPLES) else None
+    preds = EvalPredictions(
+        where, y, outputs, proba, raw, x[:REPORT_SAMPLES], lr.config.compile.loss.type, lr.class_names
+    )
+    return result, preds
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,11 +542,13 @@ def _write(
 
 
 __all__ = [
+    "EvalPredictions",
     "EvalResult",
     "LoadedRun",
     "PredictResult",
     "check_samples",
     "evaluate",
+    "evaluate_with_predictions",
     "iter_predictions",
     "open_run",
     "predict",
