@@ -92,6 +92,14 @@ def test_summary() -> None:
     assert heavy_in(result["modules"]) == []
 
 
+def test_devices_help() -> None:
+    """``trainctl devices`` imports torch only when it runs, not for its help."""
+    result = run_cli("devices", "--help")
+    assert result["code"] == 0
+    assert "--bench" in str(result["out"])
+    assert heavy_in(result["modules"]) == []
+
+
 @pytest.mark.parametrize("module", ["trainctl", "trainctl.config", "trainctl.config.schema", "trainctl.model.shapes"])
 def test_light_modules_import_nothing_heavy(module: str) -> None:
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"

@@ -136,6 +136,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     import torch
 
     from trainctl.data import load_data, take_rows, validation_split
+    from trainctl.devices import to_device
     from trainctl.model.sequential import build_model
     from trainctl.runs import RunDir
     from trainctl.training.callbacks import build_callbacks
@@ -156,12 +157,12 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     check_targets(cfg.compile.loss, tuple(ds.y_train.shape), (None, *model.output_shape))
     run.write_text(RunDir.SUMMARY, render_summary(model))
 
-    x = torch.as_tensor(ds.x_train).to(dev)
-    y = torch.as_tensor(ds.y_train).to(dev)
+    x = to_device(ds.x_train, dev)  # once per run; CUDA copies go through pinned memory
+    y = to_device(ds.y_train, dev)
     w = _class_weights(cfg.fit.class_weight, ds.y_train, dev)
     test = None
     if ds.x_test is not None and ds.y_test is not None:
-        test = Split(torch.as_tensor(ds.x_test).to(dev), torch.as_tensor(ds.y_test).to(dev))
+        test = Split(to_device(ds.x_test, dev), to_device(ds.y_test, dev))
     val = None
     if cfg.fit.validation_split:
         tr, va = validation_split(len(x), cfg.fit.validation_split)
@@ -198,6 +199,8 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
         checkpoint_writer=lambda path, weights_only: write_model(model, path, weights_only, cfg),
         epoch=cfg.fit.initial_epoch,
         interrupt=interrupt,
+        compile=cfg.fit.compile,
+        precision=cfg.fit.precision,
     )
     return Prepared(trainer, Split(x, y, w), val, test, [m.name for m in metrics], ds)
 
@@ -252,7 +255,7 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
         "callbacks": [cb.state_dict() for cb in trainer.callbacks],
         # EarlyStopping(restore_best_weights) keeps tensors outside its JSON state
         "best_weights": [getattr(cb, "best_weights", None) or {} for cb in trainer.callbacks],
-    }
+    } | ({"grad_scaler": trainer.scaler.state_dict()} if getattr(trainer, "scaler", None) is not None else {})
 
 
 def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None:
@@ -272,6 +275,8 @@ def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None
             cb.load_state_dict(cb_state)
             if weights:
                 cb.best_weights = weights  # type: ignore[attr-defined]
+        if getattr(trainer, "scaler", None) is not None and "grad_scaler" in state:
+            trainer.scaler.load_state_dict(state["grad_scaler"])  # 16-mixed: the loss scale it reached
         torch.set_rng_state(state["rng"]["torch"])
         trainer.generator.set_state(state["rng"]["shuffle"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
@@ -308,6 +313,7 @@ def train(
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
     run_name = name or cfg.name or (loaded.path.stem if loaded.path else "run")
     dev = resolve_device(device or cfg.device)
+    _check_precision(loaded, cfg, dev)
     cfg = cfg.model_copy(update={"seed": seed, "name": run_name, "device": str(dev)})
     if init_from is not None:
         RunDir.open(Path(init_from))  # fail before creating a run folder
@@ -334,6 +340,17 @@ def train(
     return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from)
 
 
+def _check_precision(loaded: LoadedConfig, cfg: Any, dev: Any) -> None:
+    """Mixed precision is CUDA-only: refuse it before a run folder or any tensor exists (exit 2)."""
+    from trainctl.devices import check_precision
+
+    try:
+        check_precision(cfg.fit.precision, dev)
+    except TrainctlError as exc:
+        exc.locate(loaded.where)
+        raise
+
+
 def resume(
     run_path: Path,
     *,
@@ -357,6 +374,7 @@ def resume(
     loaded.base_dir_override = Path(info.get("base_dir", run.path))
     cfg = loaded.config
     dev = resolve_device(device or cfg.device)
+    _check_precision(loaded, cfg, dev)
     import torch
 
     torch.set_num_threads(cfg.threads or default_threads())
@@ -437,6 +455,10 @@ def _fit(
     except BaseException as exc:
         run.update_run(status="failed", ended=_now(), error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        from trainctl.reporting.plots import draw_run_plots
+
+        draw_run_plots(run)  # plots/history.png, whatever the outcome; never raises
 
 
 # ---------------------------------------------------------------------------------------------

@@ -328,7 +328,8 @@ class _RawRecorder:
     so a report can show the raw images without loading the data a second time."""
 
     def __init__(self, inner: Any, keep: int) -> None:
-        self.inner, self.keep, self.raw = inner, keep, None
+        self.inner, self.keep = inner, keep
+        self.raw: np.ndarray | None = None
 
     def transform_x(self, x: np.ndarray) -> np.ndarray:
         if self.raw is None:

@@ -113,9 +113,7 @@ def check_gates(
             hint += "that metric is computed by --report: add it. "
         hint += f"metrics: {', '.join(numeric) or '(none)'}"
         problems.append(
-            Problem(
-                f"expected a metric of this evaluation, received {gate.metric!r}", key=gate.option, hint=hint
-            )
+            Problem(f"expected a metric of this evaluation, received {gate.metric!r}", key=gate.option, hint=hint)
         )
     if problems:
         raise ConfigError(problems[0].message, problems=problems)

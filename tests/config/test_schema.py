@@ -19,6 +19,9 @@ from trainctl.config.schema import CompileSpec, FitSpec, ModelSpec, RunConfig
 # required arguments with no default, to build each spec's smallest valid form
 REQUIRED: dict[str, Any] = {
     "units": 4, "rate": 0.5, "target_shape": [2, -1], "activation": "relu", "shape": [3],
+    "pool_size": 2, "n": 3, "dims": [2, 1],  # norm-family layers
+    "filters": 2, "kernel_size": 3,  # conv-family layers
+    "input_dim": 10, "output_dim": 4, "layer": {"type": "LSTM", "units": 4},  # seq-family layers
     "initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9, "boundaries": [10],
     "values": [0.1, 0.01], "schedule": [0.1, 0.05], "kind": "linear", "name": "digits",
     "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l",
@@ -71,6 +74,11 @@ def keras_class(family: Family, canonical: str, module: Any) -> Any:
 
 def same_default(ours: Any, theirs: Any) -> bool:
     if isinstance(ours, ComponentSpec):  # `glorot_uniform` in Keras, a GlorotUniform spec here
+        if isinstance(theirs, str) and ours.family == "initializer" and norm(ours.type) != norm(theirs):
+            # a Keras alias (Embedding's `uniform`): let Keras resolve it, compare class and arguments
+            resolved = keras_module("initializers").get(theirs)
+            config = resolved.get_config()
+            return type(resolved).__name__ == ours.type and all(config[k] == v for k, v in ours.kwargs().items())
         return isinstance(theirs, str) and norm(ours.type) == norm(theirs) and not ours.kwargs().get("seed")
     if isinstance(ours, tuple | list) and isinstance(theirs, tuple | list):
         return list(ours) == list(theirs)

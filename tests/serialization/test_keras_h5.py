@@ -208,8 +208,8 @@ def test_load_model_from_dir_errors(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"model\.weights\.h5"):
         load_model_from_dir(tmp_path)
     (tmp_path / "model.json").write_text('{"class_name": "Sequential", "config": {"name": "m", "layers": '
-                                         '[{"class_name": "LSTM", "config": {"units": 2}}]}}')  # fmt: skip
-    with pytest.raises(ArtifactError, match=r"model\.json.*LSTM"):
+                                         '[{"class_name": "ConvLSTM2D", "config": {"filters": 2}}]}}')  # fmt: skip
+    with pytest.raises(ArtifactError, match=r"model\.json.*ConvLSTM2D"):
         load_model_from_dir(tmp_path)
 
 

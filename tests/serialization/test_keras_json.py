@@ -156,7 +156,7 @@ def _with_layer(entry: dict[str, Any]) -> str:
 @pytest.mark.parametrize(
     ("entry", "named"),
     [
-        ({"class_name": "Conv2D", "config": {"filters": 3, "kernel_size": [3, 3]}}, "'Conv2D'"),
+        ({"class_name": "Conv3DTranspose", "config": {"filters": 3, "kernel_size": [3, 3, 3]}}, "'Conv3DTranspose'"),
         ({"class_name": "Dense", "config": {"units": 2, "kernel_constraint": {"class_name": "MaxNorm"}}},
          "kernel_constraint"),
         ({"class_name": "Dense", "config": {"units": 2, "dtype": {

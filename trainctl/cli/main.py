@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 
 from trainctl import __version__
-from trainctl.cli import config_cmd, evaluate, predict, summary, train
+from trainctl.cli import config_cmd, evaluate, plot, predict, runs_cmd, summary, train
 from trainctl.cli.common import STATE
+from trainctl.cli.devices import devices
 from trainctl.cli.import_cmd import import_model
 
 app = typer.Typer(
@@ -43,8 +44,11 @@ app.command("train")(train.train)
 app.command("summary")(summary.summary)
 app.command("evaluate")(evaluate.evaluate)
 app.command("predict")(predict.predict)
+app.command("plot")(plot.plot)
 app.command("import")(import_model)
+app.command("devices")(devices)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(runs_cmd.app, name="runs")
 
 
 def main() -> None:

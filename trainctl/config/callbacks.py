@@ -83,6 +83,21 @@ class LearningRateScheduler(CallbackSpec):
     verbose: Literal[0, 1] = 0
 
 
+@CALLBACKS.register()
+class TensorBoard(CallbackSpec):
+    """Keras's TensorBoard logs, written with torch's SummaryWriter (needs the ``tensorboard`` extra).
+
+    ``log_dir`` is relative to the run directory. Keras's TensorFlow-only options (profiling,
+    embeddings, weight images, steps per second) are not offered.
+    """
+
+    type: Literal["TensorBoard"] = "TensorBoard"
+    log_dir: str = "logs"
+    histogram_freq: NonNegativeInt = 0
+    write_graph: bool = True
+    update_freq: Literal["epoch", "batch"] | PositiveInt = "epoch"
+
+
 if TYPE_CHECKING:  # the union is built at run time from the registry
     Callback = Any
 else:

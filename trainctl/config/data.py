@@ -118,10 +118,11 @@ class SourceSpec(ComponentSpec):
 
 @SOURCES.register()
 class synthetic(SourceSpec):  # noqa: N801
-    """Tutorial data: linear ``y = 4x + 3``, quadratic ``1.5x² − 12x + 0.5``, xor, random, blobs."""
+    """Tutorial data: linear ``y = 4x + 3``, quadratic ``1.5x² − 12x + 0.5``, xor, random, blobs,
+    sequences (token ids; ``features`` is the length, default 30, ``classes`` the vocabulary, default 10)."""
 
     source: Literal["synthetic"] = "synthetic"
-    kind: Literal["linear", "quadratic", "xor", "random", "blobs"]
+    kind: Literal["linear", "quadratic", "xor", "random", "blobs", "sequences"]
     n: PositiveInt = 100
     noise: float = Field(0.0, ge=0.0)
     features: PositiveInt = 2

@@ -70,16 +70,14 @@ class _Spatial(LayerSpec):
         for field in self.tuple_fields:
             value = getattr(self, field)
             if isinstance(value, tuple) and len(value) != self.rank:
-                raise ValueError(
-                    f"expected {field} to be an int or {self.rank} ints, received {list(value)}"
-                )
+                raise ValueError(f"expected {field} to be an int or {self.rank} ints, received {list(value)}")
         return self
 
 
 class _ConvLike(_Spatial):
     """Checks every Keras convolution makes in its constructor."""
 
-    tuple_fields = ("kernel_size", "strides", "dilation_rate")
+    tuple_fields: ClassVar[tuple[str, ...]] = ("kernel_size", "strides", "dilation_rate")
 
     @model_validator(mode="after")
     def _stride_or_dilation(self) -> _ConvLike:
@@ -190,9 +188,7 @@ class Conv2DTranspose(_ConvLike):
         if self.output_padding is not None:
             pad, strides = self.ntuple("output_padding"), self.ntuple("strides")
             if any(p >= s for p, s in zip(pad, strides, strict=True)):
-                raise ValueError(
-                    f"expected output_padding below strides {strides} on every axis, received {pad}"
-                )
+                raise ValueError(f"expected output_padding below strides {strides} on every axis, received {pad}")
         return self
 
 

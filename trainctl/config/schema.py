@@ -61,6 +61,15 @@ class FitSpec(Spec):
     class_weight: dict[int, float] | None = None
     callbacks: list[Callback] = []  # type: ignore[valid-type]
     verbose: Literal[0, 1, 2, "auto"] = "auto"
+    # opt-in speed features (not Keras arguments): torch.compile, and Lightning's precision names;
+    # mixed precision is CUDA-only and refused elsewhere at start (trainctl.devices.check_precision)
+    compile: bool = False
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision(cls, value: Any) -> Any:
+        return "32" if value == 32 and not isinstance(value, bool) else value  # YAML reads `32` as int
 
     @model_validator(mode="after")
     def _validation(self) -> FitSpec:

@@ -62,6 +62,30 @@ XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
 XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float32)
 
 
+SEQUENCE_LENGTH = 30  # `sequences` defaults, used where features/classes are not given
+SEQUENCE_VOCABULARY = 10
+
+
+def _sequences(spec: Any, rng: np.random.Generator) -> Raw:
+    """Token sequences for Embedding + RNN models: ids 1..classes-1, pre-padded with 0 (Keras's
+    ``pad_sequences`` default) to ``features`` steps, lengths from half to all of it. Label 1 when
+    token 1 occurs more often than token 2: order-free counting over a variable length, which an
+    LSTM learns and a bag of the first few steps cannot."""
+    steps = spec.features if "features" in spec.model_fields_set else SEQUENCE_LENGTH
+    vocab = spec.classes if "classes" in spec.model_fields_set else SEQUENCE_VOCABULARY
+    if vocab < 3:
+        raise ConfigError(
+            f"expected classes >= 3 for sequences (the vocabulary: padding 0 and tokens 1, 2), received {vocab}",
+            key="data.classes",
+        )
+    n = spec.n
+    lengths = rng.integers(max(1, steps // 2), steps + 1, size=n)
+    tokens = rng.integers(1, vocab, size=(n, steps))
+    x = np.where(np.arange(steps) >= steps - lengths[:, None], tokens, 0).astype(np.int64)
+    y = ((x == 1).sum(axis=1) > (x == 2).sum(axis=1)).astype(np.float32).reshape(n, 1)
+    return Raw(x, y, class_names=["0", "1"], task_hint="classification")
+
+
 def _synthetic(spec: Any, base_dir: Path, seed: int) -> Raw:
     """Tutorial data. xor with ``n: 4`` is the truth table once; larger n tiles it, in order."""
     rng = np.random.default_rng(seed)
@@ -84,6 +108,8 @@ def _synthetic(spec: Any, base_dir: Path, seed: int) -> Raw:
         y = np.tile(XOR_Y, (reps, 1))[:n]
         x = (x + noise(x.shape)).astype(np.float32)
         return Raw(x, y, class_names=["0", "1"], task_hint="classification")
+    if kind == "sequences":
+        return _sequences(spec, rng)
     if kind == "random":
         x = rng.uniform(spec.low, spec.high, (n, spec.features)).astype(np.float32)
         return Raw(x, rng.uniform(0.0, 1.0, (n, 1)).astype(np.float32), task_hint="regression")

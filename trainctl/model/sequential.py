@@ -36,10 +36,16 @@ class Sequential(nn.Module):
                 module.requires_grad_(False)
             self.layers.append(module)
         self._check_params()
+        for layer in self.layers:  # layers that need their neighbours (Embedding mask_zero -> RNNs)
+            link = getattr(layer, "link", None)
+            if link is not None:
+                link(self)
         last = self.layers[-1] if len(self.layers) else None
         self.final_activation: str = last.activation_name if isinstance(last, KerasLayer) else "linear"
         self._has_reg = any(
-            getattr(m, "kernel_regularizer", None) is not None or getattr(m, "bias_regularizer", None) is not None
+            getattr(m, "kernel_regularizer", None) is not None
+            or getattr(m, "bias_regularizer", None) is not None
+            or getattr(m, "has_regularizer", False)  # other regularizers (recurrent, embeddings, wrapped)
             for m in self.layers
         )
 
@@ -78,6 +84,10 @@ class Sequential(nn.Module):
         """Per layer, its weights in Keras order with Keras names (kernel, bias...)."""
         out = []
         for row, module in zip(self.info, self.layers, strict=True):
+            groups = getattr(module, "keras_groups", None)  # wrappers/RNNs: nested Keras variable groups
+            if groups is not None:
+                out.append((row, [w for _, weights in groups() for w in weights]))
+                continue
             out.append(
                 (
                     row,

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from trainctl.atomic import atomic_write_bytes
 from trainctl.errors import ArtifactError
-from trainctl.serialization.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 1
 
@@ -47,6 +47,7 @@ class RunDir:
     WEIGHTS = "model.weights.h5"
     MODEL_H5 = "model.h5"
     STATE = "state"
+    PLOTS = "plots"
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

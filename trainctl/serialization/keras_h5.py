@@ -74,22 +74,34 @@ def _shape(shape: Any) -> str:
 # writing
 
 
+def _native_groups(
+    model: Sequential, index: int, row: LayerInfo, weights: list[tuple[str, torch.Tensor]]
+) -> list[tuple[str, list[tuple[str, torch.Tensor]]]]:
+    """``(path below layers/<key>, weights)`` per variable group: one group for most layers;
+    wrappers nest theirs (``forward_layer/cell/vars``, ``layer/vars``) via ``keras_groups()``."""
+    groups = getattr(model.layers[index], "keras_groups", None)
+    if groups is not None:
+        return list(groups())
+    return [(VARS_PATH.get(row.class_name, "vars"), weights)]
+
+
 def save_weights_h5(model: Sequential, path: Path) -> None:
     """Keras 3 ``save_weights("x.weights.h5")`` layout, with the empty ``vars`` groups tf-keras needs."""
     entries = model.keras_weights()
     with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
         layers = f.create_group("layers")
-        for key, (row, weights) in zip(native_keys(model.info), entries, strict=True):
-            outer = layers.create_group(key).create_group("vars")
-            outer.attrs["name"] = row.name
-            group = outer
-            sub = VARS_PATH.get(row.class_name, "vars")
-            if sub != "vars":
-                group = layers[key].create_group(sub)
-                group.attrs["name"] = f"{row.name}_cell"
-            for i, (_, tensor) in enumerate(weights):
-                group.create_dataset(str(i), data=_numpy(tensor))
+        for i, (key, (row, weights)) in enumerate(zip(native_keys(model.info), entries, strict=True)):
+            layer = layers.create_group(key)
+            layer.create_group("vars").attrs["name"] = row.name
+            for sub, group_weights in _native_groups(model, i, row, weights):
+                group = layer
+                for part in sub.split("/")[:-1]:  # tf-keras wants every `vars` group on the path
+                    group = group.require_group(part)
+                    group.require_group("vars")
+                group = group.require_group(sub.rsplit("/", 1)[-1])
+                for j, (_, tensor) in enumerate(group_weights):
+                    group.create_dataset(str(j), data=_numpy(tensor))
 
 
 def _set_attr_list(group: h5py.Group, name: str, items: list[str]) -> None:
@@ -223,13 +235,14 @@ def _read_native(f: h5py.File, model: Sequential, label: str) -> list[tuple[torc
     if len(ours) != len(theirs):
         raise _layer_count_error(label, ours, theirs)
     pairs = []
-    for key, (row, weights) in zip(keys, entries, strict=True):
-        where = f"layers/{key}/{VARS_PATH.get(row.class_name, 'vars')}"
-        group = f.get(where)
-        values = []
-        if isinstance(group, h5py.Group):  # a missing group means "no variables", as in Keras
-            values = [_array(group.get(str(i)), label, f"{where}/{i}") for i in range(len(group))]
-        pairs += _match(label, row, weights, values)
+    for index, (key, (row, weights)) in enumerate(zip(keys, entries, strict=True)):
+        for sub, group_weights in _native_groups(model, index, row, weights):
+            where = f"layers/{key}/{sub}"
+            group = f.get(where)
+            values = []
+            if isinstance(group, h5py.Group):  # a missing group means "no variables", as in Keras
+                values = [_array(group.get(str(i)), label, f"{where}/{i}") for i in range(len(group))]
+            pairs += _match(label, row, group_weights, values)
     return pairs
 
 

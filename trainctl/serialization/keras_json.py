@@ -64,8 +64,24 @@ UNSUPPORTED_DEFAULTS: dict[str, Any] = {
     "quantization_config": None,
     "lora_rank": None,  # Keras 3.0-3.x Dense
     "lora_alpha": None,
+    # sequence layers (Embedding, SimpleRNN/LSTM/GRU)
+    "embeddings_constraint": None,
+    "recurrent_constraint": None,
+    "zero_output_for_mask": False,  # Bidirectional's inner layers: see codecs_seq.read_nested
+    # norm layers (BatchNormalization, LayerNormalization)
+    "beta_constraint": None,
+    "gamma_constraint": None,
+    "synchronized": False,
+    "renorm": False,
+    "renorm_clipping": None,
+    "renorm_momentum": 0.99,
+    "rms_scaling": False,  # deprecated in Keras 3 (scales by the variance, not the RMS)
+    # conv layers (DepthwiseConv2D, SeparableConv2D)
+    "depthwise_constraint": None,
+    "pointwise_constraint": None,
 }
-KERAS3_ONLY = frozenset({"quantization_config", "lora_rank", "lora_alpha"})  # not in the universal form
+# not in the universal form
+KERAS3_ONLY = frozenset({"quantization_config", "lora_rank", "lora_alpha", "rms_scaling"})
 
 _MODULES = {"initializer": "keras.initializers", "regularizer": "keras.regularizers"}
 _FAMILY_BY_SUFFIX: dict[str, Family] = {"_initializer": INITIALIZERS, "_regularizer": REGULARIZERS}
@@ -133,13 +149,21 @@ def _layer_entry(layer: Any, name: str, in_shape: tuple[Any, ...], universal: bo
             f"received {layer.type!r}"
         )
     fields = type(layer).model_fields
-    cfg: dict[str, Any] = {"name": name, "trainable": layer.trainable, "dtype": _policy(universal)}
+    common = {"name": name, "trainable": layer.trainable, "dtype": _policy(universal or not codec.head)}
+    cfg: dict[str, Any] = {key: common[key] for key in codec.head}
     if getattr(layer, "activity_regularizer", None) is not None:
         cfg["activity_regularizer"] = _to_keras(layer.activity_regularizer, universal)
+    nested: dict[str, Any] = {}  # wrappers: whole layer entries (see LayerCodec.write_nested)
+    if codec.write_nested is not None:
+        nested = codec.write_nested(layer, name, in_shape, lambda s, n, shape: _layer_entry(s, n, shape, universal))
     for key in codec.keys:
         if universal and key in KERAS3_ONLY:
             continue
-        if key in fields:
+        if key in common:  # codecs with an empty head (SpatialDropout)
+            cfg[key] = common[key]
+        elif key in nested:
+            cfg[key] = nested[key]
+        elif key in fields:
             value = getattr(layer, key)
             if value is None and key in codec.none_means:
                 value = codec.none_means[key]
@@ -267,6 +291,9 @@ def _layer_from(entry: Any, where: str) -> dict[str, Any]:
         )
     fields = LAYERS.specs[cls_name].model_fields  # type: ignore[index]
     out: dict[str, Any] = {"type": cls_name}
+    if codec.read_nested is not None:  # wrappers: parse their whole layer entries
+        cfg, nested = codec.read_nested(cfg, where, _layer_from)
+        out.update(nested)
     for key, value in cfg.items():
         if key in ("name", "trainable"):
             out[key] = value

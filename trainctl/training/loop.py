@@ -64,6 +64,23 @@ class Trainer:
     # set to a signal number (by a signal handler) to stop cleanly after the current step
     interrupt: list[int] = field(default_factory=list)
     first_step_at: float | None = None  # wall-clock time of the first optimizer step (benchmarks)
+    # opt-in speed features (fit.compile, fit.precision); both off means the plain eager float32 path
+    compile: bool = False
+    precision: str = "32"
+
+    def __post_init__(self) -> None:
+        from trainctl.devices import autocast_dtype, compile_forward
+
+        forward_pre = self.model.forward_pre
+        self._pre: Callable[[torch.Tensor], torch.Tensor] = (
+            compile_forward(forward_pre) if self.compile else forward_pre
+        )
+        self._amp: torch.dtype | None = autocast_dtype(self.precision)
+        self._amp_device = "cuda"  # mixed precision is CUDA-only (checked at run start)
+        # 16-mixed scales the loss so small float16 gradients do not flush to zero
+        self.scaler: torch.amp.GradScaler | None = (
+            torch.amp.GradScaler("cuda") if self.precision == "16-mixed" else None
+        )
 
     # ----------------------------------------------------------------- TrainerView for callbacks
     @property
@@ -97,11 +114,22 @@ class Trainer:
         perm = torch.randperm(n, generator=self.generator).to(device, non_blocking=True)
         return list(torch.split(perm, bs))
 
+    def _forward(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pre-activation, output). Under mixed precision only the layers run in autocast; the
+        last activation, loss and metrics run in float32, where Keras's epsilon clipping is exact."""
+        if self._amp is None:
+            pre = self._pre(xb)
+        else:
+            with torch.autocast(self._amp_device, dtype=self._amp):
+                pre = self._pre(xb)
+            if pre.dtype == self._amp:
+                pre = pre.float()
+        return pre, self.model.activate(pre)
+
     def _forward_loss(
         self, xb: torch.Tensor, yb: torch.Tensor, wb: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        pre = self.model.forward_pre(xb)
-        out = self.model.activate(pre)
+        pre, out = self._forward(xb)
         loss = self.loss(pre if self.loss.takes_logits else out, yb, wb)
         return loss, out
 
@@ -131,8 +159,14 @@ class Trainer:
             if reg is not None:
                 loss = loss + reg
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if self.scaler is None:
+                loss.backward()
+                opt.step()
+            else:  # unscale first: the optimizer clips true gradients; a step with inf/NaN is skipped
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(opt)
+                self.scaler.step(opt)
+                self.scaler.update()
             if self.first_step_at is None:
                 self.first_step_at = time.time()
             n = int(xb.shape[0])
@@ -143,7 +177,7 @@ class Trainer:
                 for m in self.metrics:
                     m.update(out, yb, wb)
             if batch_cbs:
-                logs = {"loss": float(loss)}
+                logs = {"loss": float(loss.detach())}
                 for cb in batch_cbs:
                     cb.on_train_batch_end(step, logs)
                 if self.stop_training:
@@ -234,8 +268,18 @@ class Trainer:
     # ----------------------------------------------------------------- predict
     @torch.inference_mode()
     def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs on the model's device. Host inputs for a CUDA model are pinned once and each
+        batch is copied with ``non_blocking``, so the host queues work without waiting for copies."""
         self.model.eval()
-        return torch.cat([self.model(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+        first = next(iter(self.model.parameters()), None)
+        device = first.device if first is not None else x.device
+        bs = self.batch_size
+        if device.type == "cuda" and x.device.type == "cpu":
+            host = x if x.is_pinned() else x.pin_memory()
+            return torch.cat(
+                [self._forward(host[i : i + bs].to(device, non_blocking=True))[1] for i in range(0, len(x), bs)]
+            )
+        return torch.cat([self._forward(x[i : i + bs])[1] for i in range(0, len(x), bs)])
 
 
 def order_history(history: dict[str, list[float]], metric_names: Sequence[str]) -> dict[str, list[float]]:

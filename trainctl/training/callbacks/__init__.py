@@ -12,6 +12,7 @@ from trainctl.training.callbacks.early_stopping import EarlyStopping
 from trainctl.training.callbacks.lr_scheduler import LearningRateScheduler
 from trainctl.training.callbacks.model_checkpoint import ModelCheckpoint
 from trainctl.training.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from trainctl.training.callbacks.tensorboard import TensorBoard
 from trainctl.training.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
     "TrainerView",
     "build_callback",
@@ -37,6 +39,7 @@ BUILDERS: dict[type[specs.CallbackSpec], Callable[..., Callback]] = {
     specs.TerminateOnNaN: TerminateOnNaN,
     specs.ReduceLROnPlateau: ReduceLROnPlateau,
     specs.LearningRateScheduler: LearningRateScheduler,
+    specs.TensorBoard: TensorBoard,
 }
 
 
