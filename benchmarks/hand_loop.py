@@ -62,6 +62,75 @@ def run_mlp(epochs: int) -> dict:
     )
 
 
+def cnn_data() -> tuple[torch.Tensor, ...]:
+    root = Path(os.environ["TRAINCTL_DATA_DIR"]) / "mnist"
+    images = idx(root / "train-images-idx3-ubyte.gz")[:12000]
+    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # NCHW, as torch code is written
+    y = torch.from_numpy(idx(root / "train-labels-idx1-ubyte.gz")[:12000].astype(np.int64))
+    split = int(len(x) * 0.8)
+    return x[:split], y[:split], x[split:], y[split:]
+
+
+def run_cnn(epochs: int) -> dict:
+    xt, yt, xv, yv = cnn_data()
+
+    def conv(c_in: int, c_out: int) -> nn.Conv2d:
+        layer = nn.Conv2d(c_in, c_out, 3)
+        limit = (6.0 / (9 * c_in + 9 * c_out)) ** 0.5
+        nn.init.uniform_(layer.weight, -limit, limit)
+        nn.init.zeros_(layer.bias)
+        return layer
+
+    model = nn.Sequential(
+        conv(1, 32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        conv(32, 64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        keras_dense(1600, 10),
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=True)
+    loss_fn = nn.CrossEntropyLoss()
+    return fit(model, opt, loss_fn, lambda out, y: (out.argmax(1) == y).sum(), xt, yt, xv, yv, epochs, 128)
+
+
+class LSTMNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(1000, 32)
+        nn.init.uniform_(self.emb.weight, -0.05, 0.05)
+        self.lstm = nn.LSTM(32, 64, batch_first=True)
+        self.out = keras_dense(64, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.lstm(self.emb(x))
+        return self.out(h[-1])
+
+
+def run_lstm(epochs: int) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 1000, (8000, 50), generator=gen)
+    y = (torch.rand(8000, 1, generator=gen) > 0.5).float()
+    split = int(len(x) * 0.8)
+    model = LSTMNet()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, foreach=True)
+    loss_fn = nn.BCEWithLogitsLoss()
+    return fit(
+        model,
+        opt,
+        loss_fn,
+        lambda out, t: ((out > 0).float() == t).sum(),
+        x[:split],
+        y[:split],
+        x[split:],
+        y[split:],
+        epochs,
+        128,
+    )
+
+
 def run_tiny(epochs: int) -> dict:
     x = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=torch.float32)
     y = torch.tensor([[0], [1], [1], [0]], dtype=torch.float32)
@@ -118,11 +187,11 @@ def fit(model, opt, loss_fn, correct_fn, xt, yt, xv, yv, epochs: int, bs: int) -
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["mlp", "tiny"])
+    parser.add_argument("workload", choices=["mlp", "tiny", "cnn", "lstm"])
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    result = {"mlp": run_mlp, "tiny": run_tiny}[args.workload](args.epochs)
+    result = {"mlp": run_mlp, "tiny": run_tiny, "cnn": run_cnn, "lstm": run_lstm}[args.workload](args.epochs)
     print(json.dumps(result))

@@ -25,7 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-EPOCHS = {"mlp": 4, "tiny": 400}
+EPOCHS = {"mlp": 3, "tiny": 400, "cnn": 3, "lstm": 3}
+STEPS = {"mlp": 375, "tiny": 1, "cnn": 75, "lstm": 50}  # optimizer steps per epoch, the same on every side
 
 
 def _run_measured(cmd: list[str], env: dict[str, str]) -> tuple[str, float, float]:
@@ -57,16 +58,17 @@ def run_trainctl(workload: str, threads: int, env: dict[str, str]) -> dict:
             f"threads={threads}",
             f"fit.epochs={EPOCHS[workload]}",
         ]
+        if workload == "cnn":
+            cmd.append(f"data.path={cnn_npz(env)}")
         out, start, rss = _run_measured(cmd, env)
         run = Path(json.loads(out)["run_dir"])
         history = json.loads((run / "history.json").read_text())
         info = json.loads((run / "run.json").read_text())
-        steps = -(-int(60000 * 0.8) // 128) if workload == "mlp" else 1
         return {
             "epoch_times": history["epoch_time"],
             "first_step_s": info["first_step_at"] - start,
             "rss_mb": rss,
-            "steps_per_epoch": steps,
+            "steps_per_epoch": STEPS[workload],
         }
 
 
@@ -80,6 +82,74 @@ def run_script(script: str, workload: str, threads: int, env: dict[str, str]) ->
         "rss_mb": rss,
         "steps_per_epoch": result["steps_per_epoch"],
     }
+
+
+_CACHE = Path(tempfile.gettempdir()) / "trainctl-bench"
+
+
+def cnn_npz(env: dict[str, str]) -> Path:
+    """The first 12k MNIST training images as an npz (the same rows the hand loop reads)."""
+    import numpy as np
+
+    sys.path.insert(0, str(HERE))
+    from hand_loop import idx
+
+    target = _CACHE / "cnn.npz"
+    if not target.exists():
+        root = Path(env["TRAINCTL_DATA_DIR"]) / "mnist"
+        _CACHE.mkdir(exist_ok=True)
+        np.savez(
+            target,
+            x_train=idx(root / "train-images-idx3-ubyte.gz")[:12000],
+            y_train=idx(root / "train-labels-idx1-ubyte.gz")[:12000].astype(np.int64),
+        )
+    return target
+
+
+def predict_inputs(env: dict[str, str]) -> tuple[Path, Path]:
+    """A trained MNIST-MLP run (a short smoke run is enough) and all 70k MNIST images as float32 .npy."""
+    _CACHE.mkdir(exist_ok=True)
+    x_path = _CACHE / "x70k.npy"
+    if not x_path.exists():
+        # built in a child process: a child's peak RSS starts at its parent's, so this harness stays small
+        code = (
+            "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); from hand_loop import idx; "
+            "from pathlib import Path; root = Path(sys.argv[2]) / 'mnist'; "
+            "x = np.concatenate([idx(root / f'{p}-images-idx3-ubyte.gz') for p in ('train', 't10k')]); "
+            "np.save(sys.argv[3], x.reshape(-1, 784).astype(np.float32))"
+        )
+        subprocess.run([sys.executable, "-c", code, str(HERE), env["TRAINCTL_DATA_DIR"], str(x_path)], check=True)
+    runs = _CACHE / "runs"
+    found = sorted(runs.glob("bench_mlp-*")) if runs.exists() else []
+    if not found:
+        cmd = [
+            sys.executable,
+            "-m",
+            "trainctl",
+            "train",
+            str(HERE / "configs" / "mlp.yaml"),
+            "--smoke",
+            "--runs-dir",
+            str(runs),
+            "--json",
+        ]
+        subprocess.run(cmd, check=True, env=env, capture_output=True, cwd=HERE)
+        found = sorted(runs.glob("bench_mlp-*"))
+    return found[-1], x_path
+
+
+def run_predict(side: str, threads: int, env: dict[str, str]) -> dict:
+    run, x_path = predict_inputs(env)
+    with tempfile.TemporaryDirectory() as tmp:
+        out_file = Path(tmp) / "out.npy"
+        if side == "trainctl":
+            cmd = [sys.executable, "-m", "trainctl", "predict", str(run), str(x_path), "--output", str(out_file)]
+            env = {**env, "OMP_NUM_THREADS": str(threads)}
+        else:
+            cmd = [sys.executable, str(HERE / "hand_predict.py"), str(run), str(x_path), str(out_file), str(threads)]
+        _, start, rss = _run_measured(cmd, env)
+        total = time.time() - start
+        return {"epoch_times": [total, total], "first_step_s": total, "rss_mb": rss, "steps_per_epoch": 70000}
 
 
 def summarize(samples: list[dict]) -> dict:
@@ -98,7 +168,7 @@ def summarize(samples: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--workloads", default="mlp,tiny")
+    parser.add_argument("--workloads", default="mlp,cnn,tiny,lstm,predict")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-keras", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE / "results.md")
@@ -112,10 +182,25 @@ def main() -> None:
     }
     if not args.no_keras and importlib.util.find_spec("keras") is not None:
         sides["keras-torch"] = lambda w: run_script("keras_loop.py", w, args.threads, {**env, "KERAS_BACKEND": "torch"})
-    rows = []
+    rows: list[tuple[str, str, dict, dict]] = []
     for workload in args.workloads.split(","):
+        if workload == "predict":
+            runners = {
+                "trainctl": lambda: run_predict("trainctl", args.threads, env),
+                "hand": lambda: run_predict("hand", args.threads, env),
+            }
+            psamples: dict[str, list[dict]] = {name: [] for name in runners}
+            for _ in range(args.reps):
+                for name, fn in runners.items():
+                    psamples[name].append(fn())
+            pstats = {name: summarize(s) for name, s in psamples.items()}
+            for name, st in pstats.items():
+                rows.append(("predict (70k rows, whole process)", name, st, pstats["hand"]))
+            continue
         samples: dict[str, list[dict]] = {name: [] for name in sides}
-        for rep in range(args.reps):
+        # tiny is cheap and its ~1 ms epochs are the most exposed to machine noise: more repetitions
+        reps = max(args.reps, 5) if workload == "tiny" else args.reps
+        for rep in range(reps):
             for name, fn in sides.items():
                 samples[name].append(fn(workload))
                 print(

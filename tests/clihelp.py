@@ -31,6 +31,31 @@ class Cli:
         return json.loads(res.stdout)
 
 
+def train_until_then_signal(cfg: Path, runs: Path, marker: str, sig: int) -> tuple[int, str]:
+    """Run ``trainctl train`` in a real subprocess, send ``sig`` once a stdout line starts with
+    ``marker`` (e.g. ``Epoch 3/``), and return (exit code, stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainctl", "train", str(cfg), "--runs-dir", str(runs)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith(marker):
+            break
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
 def write(tmp_path: Path, text: str, name: str = "cfg.yaml") -> Path:
     path = tmp_path / name
     path.write_text(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,42 @@ def test_training_loss_matches_a_hand_computed_first_step(tmp_path: Path) -> Non
     probs = model(torch.as_tensor(ds.x_train)).detach().numpy().astype(np.float64)
     expected = -np.mean(np.log(np.clip(probs[np.arange(len(probs)), ds.y_train], 1e-7, 1 - 1e-7)))
     assert result.history["loss"][0] == pytest.approx(expected, rel=1e-5)
+
+
+def test_state_and_history_persist_at_most_once_a_second_but_always_first_and_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trainctl.serialization.state as state
+
+    calls: list[int] = []
+    real = state.save_state
+
+    def counting(path: Path, payload: dict, **kwargs: object) -> None:
+        calls.append(int(payload["epoch"]))
+        real(path, payload, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(state, "save_state", counting)
+    monkeypatch.setattr(api, "PERSIST_EVERY_S", 1e9)
+    result = _train(tmp_path, "fit.epochs=6")
+    assert calls == [1, 6]  # the first epoch (so an early kill can resume) and the last
+    assert len(result.history["loss"]) == 6
+    monkeypatch.setattr(api, "PERSIST_EVERY_S", 0.0)
+    calls.clear()
+    _train(tmp_path, "fit.epochs=4")
+    assert calls == [1, 2, 3, 4]
+
+
+def test_plots_are_drawn_in_a_child_and_a_crash_there_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _train(tmp_path, "fit.epochs=2")
+    png = result.run_dir / "plots" / "history.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import sys
+
+    from trainctl.runs import RunDir
+
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    api.draw_plots(RunDir(result.run_dir))  # must not raise: a plot never fails a run
+    warnings = json.loads((result.run_dir / "run.json").read_text())["warnings"]
+    assert any("plots not drawn" in w and "no-such-python" in w for w in warnings)

@@ -11,6 +11,7 @@ import platform
 import random
 import resource
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from trainctl.errors import ArtifactError, DataError, Interrupted, TrainctlError
 SMOKE_TRAIN_ROWS = 256
 SMOKE_TEST_ROWS = 128
 STATE_FILE = "state/train_state.safetensors"
+PERSIST_EVERY_S = 1.0  # history and resume state are rewritten after an epoch at most this often
 
 
 @dataclass
@@ -236,59 +238,6 @@ def _class_weights(class_weight: dict[int, float] | None, y: Any, device: Any) -
 
 
 # ---------------------------------------------------------------------------------------------
-# state for exact resume
-
-
-def trainer_state(trainer: Any) -> dict[str, Any]:
-    import torch
-
-    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainer.generator.get_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {
-        "epoch": trainer.epoch,
-        "stop_training": trainer.stop_training,
-        "history": trainer.history,
-        "model": trainer.model.state_dict(),
-        "optimizer": trainer.optimizer.state_dict(),
-        "rng": rng,
-        "callbacks": [cb.state_dict() for cb in trainer.callbacks],
-        # EarlyStopping(restore_best_weights) keeps tensors outside its JSON state
-        "best_weights": [getattr(cb, "best_weights", None) or {} for cb in trainer.callbacks],
-    } | ({"grad_scaler": trainer.scaler.state_dict()} if getattr(trainer, "scaler", None) is not None else {})
-
-
-def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None:
-    import torch
-
-    try:
-        trainer.model.load_state_dict(state["model"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        if len(state["callbacks"]) != len(trainer.callbacks):
-            raise ArtifactError(
-                f"{where}: saved {len(state['callbacks'])} callback states, the config has "
-                f"{len(trainer.callbacks)} callbacks"
-            )
-        best = state.get("best_weights") or [{}] * len(trainer.callbacks)
-        for cb, cb_state, weights in zip(trainer.callbacks, state["callbacks"], best, strict=True):
-            cb.set_trainer(trainer)
-            cb.load_state_dict(cb_state)
-            if weights:
-                cb.best_weights = weights  # type: ignore[attr-defined]
-        if getattr(trainer, "scaler", None) is not None and "grad_scaler" in state:
-            trainer.scaler.load_state_dict(state["grad_scaler"])  # 16-mixed: the loss scale it reached
-        torch.set_rng_state(state["rng"]["torch"])
-        trainer.generator.set_state(state["rng"]["shuffle"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise ArtifactError(f"{where}: the saved state does not fit this model ({exc})") from None
-    trainer.epoch = int(state["epoch"])
-    trainer.stop_training = bool(state["stop_training"])
-    trainer.history = {k: list(v) for k, v in state["history"].items()}
-
-
-# ---------------------------------------------------------------------------------------------
 # train / resume
 
 
@@ -396,6 +345,7 @@ def _fit(
     init_from: Path | None = None,
 ) -> TrainResult:
     from trainctl.serialization.state import save_state
+    from trainctl.training.checkpoint import load_trainer_state, trainer_state
     from trainctl.training.loop import order_history
 
     trainer = None
@@ -410,9 +360,18 @@ def _fit(
             load_trainer_state(trainer, state, run.file(STATE_FILE))
         epochs = min(cfg.fit.epochs, 1) if smoke else cfg.fit.epochs
 
+        last_persist = [-float("inf")]
+
         def persist(_epoch: int) -> None:
-            save_state(run.file(STATE_FILE), trainer_state(trainer))
-            run.write_history(order_history(trainer.history, prep.metric_names))
+            # Every epoch, but at most once per PERSIST_EVERY_S: for 1 ms epochs the writes would
+            # cost 10x the training. The last epoch, and a stop, always persist.
+            now = time.monotonic()
+            done = trainer.epoch >= epochs or trainer.stop_training
+            if not done and now - last_persist[0] < PERSIST_EVERY_S:
+                return
+            save_state(run.file(STATE_FILE), trainer_state(trainer), durable=False)
+            run.write_history(order_history(trainer.history, prep.metric_names), durable=False)
+            last_persist[0] = time.monotonic()
 
         if trainer.stop_training:  # resumed after EarlyStopping fired: nothing left to train
             epochs = trainer.epoch
@@ -442,6 +401,8 @@ def _fit(
         )
         return TrainResult(run.path, status, trainer.epoch, history, results)
     except TrainctlError as exc:
+        if trainer is not None and trainer.history:  # completed epochs, also those not yet persisted
+            run.write_history(order_history(trainer.history, prep.metric_names))
         status = {TrainingDiverged: "diverged", Interrupted: "interrupted"}.get(type(exc), "failed")
         run.update_run(
             status=status,
@@ -456,9 +417,30 @@ def _fit(
         run.update_run(status="failed", ended=_now(), error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        draw_plots(run)  # plots/history.png, whatever the outcome; never raises
+
+
+PLOT_IN_CHILD = True  # draw in a child process: matplotlib's memory never joins the training process's
+
+
+def draw_plots(run: Any) -> None:
+    """``plots/history.png`` for a finished (or failed) run; problems become run.json warnings."""
+    if not PLOT_IN_CHILD:
         from trainctl.reporting.plots import draw_run_plots
 
-        draw_run_plots(run)  # plots/history.png, whatever the outcome; never raises
+        draw_run_plots(run)
+        return
+    import subprocess
+
+    code = "import sys; from trainctl.reporting.plots import main; main(sys.argv[1])"
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(run.path)], capture_output=True, text=True)
+        reason = None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["no output"])[-1]
+    except OSError as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+    if reason is not None:
+        info = run.read_json(run.RUN)
+        run.update_run(warnings=[*info.get("warnings", []), f"plots not drawn: {reason}"])
 
 
 # ---------------------------------------------------------------------------------------------

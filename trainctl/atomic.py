@@ -47,7 +47,7 @@ def _discard(tmp: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write (e.g. with ``h5py.File(tmp, "w")``); rename it on success.
 
     The caller must close its handle before the block ends. On any exception the temporary file
@@ -59,17 +59,23 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to the temporary file for {path}")
-        _fsync_file(tmp)
+        if durable:
+            _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         _discard(tmp)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
-    with atomic_path(Path(path)) as tmp:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    ``durable=False`` skips the fsyncs: the rename still makes the write all-or-nothing for a
+    killed process, only a power cut may lose it. For files rewritten every epoch.
+    """
+    with atomic_path(Path(path), durable=durable) as tmp:
         # O_EXCL: the unique name must be ours; 0o666 lets the umask decide, as open() would.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as fh:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.clihelp import ROOT, Cli, read_json, write
+from tests.clihelp import Cli, read_json, train_until_then_signal, write
 
 GOOD = """
 name: codes
@@ -151,25 +147,10 @@ def test_debug_shows_the_traceback(cli: Cli, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_exit_130_and_143(tmp_path: Path, sig: int, code: int) -> None:
     cfg = write(tmp_path, GOOD.replace("n: 64", "n: 20000").replace("epochs: 2", "epochs: 500"))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "trainctl", "train", str(cfg), "--runs-dir", str(tmp_path / "runs")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # wait until training has started
-        if line.startswith("Epoch 1/"):
-            break
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == code, err
+    returncode, err = train_until_then_signal(cfg, tmp_path / "runs", "Epoch 1/", sig)
+    assert returncode == code, err
     _no_traceback(err)
     run = next((tmp_path / "runs").iterdir())
     info = read_json(run / "run.json")
     assert info["status"] == "interrupted"
     assert len(read_json(run / "history.json")["loss"]) >= 1
-    time.sleep(0)

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.clihelp import Cli, read_json, write
+from trainctl import api
 
 CONFIG = """
 name: curves
@@ -102,6 +103,7 @@ def test_a_plot_that_fails_does_not_fail_the_run(cli: Cli, tmp_path: Path, monke
         raise RuntimeError("matplotlib is broken")
 
     monkeypatch.setattr(plots, "render", broken)
+    monkeypatch.setattr(api, "PLOT_IN_CHILD", False)  # the patch lives in this process
     out = cli.train_json(write(tmp_path, CONFIG.replace("epochs: 3", "epochs: 1")))
     run = Path(out["run_dir"])
     info = read_json(run / "run.json")

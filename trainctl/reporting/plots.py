@@ -141,3 +141,10 @@ def draw_run_plots(run: Any) -> Path | None:
         except Exception:  # run.json itself is unwritable: the run's own error says more
             pass
         return None
+
+
+def main(run_dir: str) -> None:
+    """Entry point for the child process the trainer starts (see ``trainctl.api.draw_plots``)."""
+    from trainctl.runs import RunDir
+
+    draw_run_plots(RunDir(Path(run_dir)))

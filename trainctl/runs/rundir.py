@@ -105,13 +105,14 @@ class RunDir:
         return self.path / name
 
     # ------------------------------------------------------------------ writers
-    def write_text(self, name: str, text: str) -> Path:
+    def write_text(self, name: str, text: str, *, durable: bool = True) -> Path:
         target = self.path / name
-        atomic_write_bytes(target, text.encode("utf-8"))
+        atomic_write_bytes(target, text.encode("utf-8"), durable=durable)
         return target
 
-    def write_json(self, name: str, obj: Any) -> Path:
-        return self.write_text(name, json.dumps(_clean(obj), indent=2, allow_nan=False) + "\n")
+    def write_json(self, name: str, obj: Any, *, indent: int | None = 2, durable: bool = True) -> Path:
+        text = json.dumps(_clean(obj), indent=indent, allow_nan=False) + "\n"
+        return self.write_text(name, text, durable=durable)
 
     def read_json(self, name: str) -> Any:
         target = self.path / name
@@ -132,9 +133,9 @@ class RunDir:
         self.write_json(self.RUN, current)
         return current
 
-    def write_history(self, history: dict[str, list[float]]) -> None:
+    def write_history(self, history: dict[str, list[float]], *, durable: bool = True) -> None:
         """history.json (Keras ``History.history`` layout) and history.csv (one row per epoch)."""
-        self.write_json(self.HISTORY_JSON, history)
+        self.write_json(self.HISTORY_JSON, history, indent=None, durable=durable)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         keys = list(history)
@@ -142,7 +143,7 @@ class RunDir:
         epochs = max((len(v) for v in history.values()), default=0)
         for i in range(epochs):
             writer.writerow([i, *(repr(history[k][i]) if i < len(history[k]) else "" for k in keys)])
-        self.write_text(self.HISTORY_CSV, buf.getvalue())
+        self.write_text(self.HISTORY_CSV, buf.getvalue(), durable=durable)
 
 
 _STAMP = re.compile(r"^(?P<name>.+)-(?P<stamp>\d{8}-\d{6})(?:-(?P<n>\d+))?$")

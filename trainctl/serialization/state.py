@@ -58,13 +58,13 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def save_state(path: Path, state: dict[str, Any]) -> None:
+def save_state(path: Path, state: dict[str, Any], *, durable: bool = True) -> None:
     """Write a nested dict of tensors and plain values to ``path`` atomically."""
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _split(state, "", tensors)
     meta = {"format": "trainctl-state", "format_version": str(STATE_FORMAT), "skeleton": json.dumps(skeleton)}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(Path(path), st_save(tensors, metadata=meta))
+    atomic_write_bytes(Path(path), st_save(tensors, metadata=meta), durable=durable)
 
 
 def load_state(path: Path) -> dict[str, Any]:
