@@ -146,7 +146,8 @@ def run_predict(side: str, threads: int, env: dict[str, str]) -> dict:
             cmd = [sys.executable, "-m", "trainctl", "predict", str(run), str(x_path), "--output", str(out_file)]
             env = {**env, "OMP_NUM_THREADS": str(threads)}
         else:
-            cmd = [sys.executable, str(HERE / "hand_predict.py"), str(run), str(x_path), str(out_file), str(threads)]
+            script = "hand_predict.py" if side == "hand" else "keras_predict.py"
+            cmd = [sys.executable, str(HERE / script), str(run), str(x_path), str(out_file), str(threads)]
         _, start, rss = _run_measured(cmd, env)
         total = time.time() - start
         return {"epoch_times": [total, total], "first_step_s": total, "rss_mb": rss, "steps_per_epoch": 70000}
@@ -189,6 +190,8 @@ def main() -> None:
                 "trainctl": lambda: run_predict("trainctl", args.threads, env),
                 "hand": lambda: run_predict("hand", args.threads, env),
             }
+            if "keras-torch" in sides:
+                runners["keras-torch"] = lambda: run_predict("keras-torch", args.threads, env)
             psamples: dict[str, list[dict]] = {name: [] for name in runners}
             for _ in range(args.reps):
                 for name, fn in runners.items():
@@ -204,7 +207,7 @@ def main() -> None:
             for name, fn in sides.items():
                 samples[name].append(fn(workload))
                 print(
-                    f"{workload} rep {rep + 1}/{args.reps} {name}: "
+                    f"{workload} rep {rep + 1}/{reps} {name}: "
                     f"{statistics.median(samples[name][-1]['epoch_times'][1:]):.3f} s/epoch",
                     file=sys.stderr,
                 )
