@@ -189,8 +189,10 @@ def _unsupported(case: str) -> tuple[Any, list[str]]:
     """A Keras model using something trainctl lacks, and the words the refusal must contain."""
     km = keras.Sequential([keras.Input((4,)), layers.Dense(2)])
     if case == "layer":
-        km = keras.Sequential([keras.Input((8, 8, 1)), layers.GaussianNoise(0.1), layers.Flatten(), layers.Dense(2)])
-        return km, ["GaussianNoise", "'gaussian_noise'"]
+        km = keras.Sequential(
+            [keras.Input((8, 8, 1)), layers.GaussianNoise(0.1, name="noise"), layers.Flatten(), layers.Dense(2)]
+        )
+        return km, ["GaussianNoise", "'noise'"]
     if case == "layer_option":
         km = keras.Sequential([keras.Input((4,)), layers.Dense(2, kernel_constraint="non_neg", name="dense_nn")])
         return km, ["kernel_constraint", "'dense_nn'"]

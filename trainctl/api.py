@@ -469,9 +469,9 @@ def training_config(cfg: Any) -> dict[str, Any]:
         "metrics": [m.name or m.type for m in cfg.compile.metrics],
         "optimizer_config": {
             "class_name": opt.type,
-            "config": {
-                k: v for k, v in opt.kwargs().items() if isinstance(v, (int, float, bool)) or v is None
-            },
+            # unset options (None) are left out: tf-keras's legacy optimizers, which its load_model
+            # uses for .h5 files, refuse keys such as weight_decay=None
+            "config": {k: v for k, v in opt.kwargs().items() if isinstance(v, (int, float, bool))},
         },
     }
 

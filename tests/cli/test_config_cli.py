@@ -39,7 +39,6 @@ def test_internal_bug_exits_1_with_traceback(cli: Cli, monkeypatch: pytest.Monke
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(trainctl.api, "train", boom)
-    res = cli.runner.invoke(__import__("trainctl.cli.main", fromlist=["app"]).app,
-                            ["train", str(CONFIGS / "xor.yaml")])
+    res = cli.runner.invoke(__import__("trainctl.cli.main", fromlist=["app"]).app, ["train", str(CONFIGS / "xor.yaml")])
     assert res.exit_code == 1
     assert isinstance(res.exception, RuntimeError)
