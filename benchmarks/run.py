@@ -72,8 +72,8 @@ def run_trainctl(workload: str, threads: int, env: dict[str, str]) -> dict:
         }
 
 
-def run_script(script: str, workload: str, threads: int, env: dict[str, str]) -> dict:
-    cmd = [sys.executable, str(HERE / script), workload, "--epochs", str(EPOCHS[workload]), "--threads", str(threads)]
+def run_script(script: str, workload: str, threads: int, env: dict[str, str], python: str = sys.executable) -> dict:
+    cmd = [python, str(HERE / script), workload, "--epochs", str(EPOCHS[workload]), "--threads", str(threads)]
     out, start, rss = _run_measured(cmd, env)
     result = json.loads(out.strip().splitlines()[-1])
     return {
@@ -183,6 +183,10 @@ def main() -> None:
     }
     if not args.no_keras and importlib.util.find_spec("keras") is not None:
         sides["keras-torch"] = lambda w: run_script("keras_loop.py", w, args.threads, {**env, "KERAS_BACKEND": "torch"})
+    tf_python = os.environ.get("TRAINCTL_BENCH_TF_PYTHON")  # optional: a Python with tf_keras
+    tf_sides = (
+        {"tf-keras": lambda w: run_script("tfkeras_loop.py", w, args.threads, env, tf_python)} if tf_python else {}
+    )
     rows: list[tuple[str, str, dict, dict]] = []
     for workload in args.workloads.split(","):
         if workload == "predict":
@@ -200,11 +204,12 @@ def main() -> None:
             for name, st in pstats.items():
                 rows.append(("predict (70k rows, whole process)", name, st, pstats["hand"]))
             continue
-        samples: dict[str, list[dict]] = {name: [] for name in sides}
+        wl_sides = {**sides, **(tf_sides if workload in ("mlp", "cnn") else {})}
+        samples: dict[str, list[dict]] = {name: [] for name in wl_sides}
         # tiny is cheap and its ~1 ms epochs are the most exposed to machine noise: more repetitions
         reps = max(args.reps, 5) if workload == "tiny" else args.reps
         for rep in range(reps):
-            for name, fn in sides.items():
+            for name, fn in wl_sides.items():
                 samples[name].append(fn(workload))
                 print(
                     f"{workload} rep {rep + 1}/{reps} {name}: "
