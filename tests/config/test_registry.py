@@ -10,28 +10,12 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 import trainctl.config.schema  # noqa: F401  (registers every family)
+from tests.config.minimal import minimal_args
 from trainctl.config.base import FAMILIES, ComponentSpec, Family, norm
 from trainctl.config.layers import ACTIVATIONS as ACTIVATION_NAMES
 
-REQUIRED: dict[str, Any] = {
-    "units": 4, "rate": 0.5, "target_shape": [2, -1], "activation": "relu", "shape": [3],
-    "pool_size": 2, "n": 3, "dims": [2, 1],  # norm-family layers
-    "filters": 2, "kernel_size": 3,  # conv-family layers
-    "input_dim": 10, "output_dim": 4, "layer": {"type": "LSTM", "units": 4},  # seq-family layers
-    "initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9, "boundaries": [10],
-    "values": [0.1, 0.01], "schedule": [0.1, 0.05], "kind": "linear", "name": "digits",
-    "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l",
-}  # fmt: skip
-EXTRA: dict[str, dict[str, Any]] = {"InputLayer": {"shape": [3]}}
-
 CASES = [(fam, name) for fam, family in FAMILIES.items() for name in family.names()]
 IDS = [f"{f}-{n}" for f, n in CASES]
-
-
-def minimal_args(family: Family, name: str) -> dict[str, Any]:
-    cls = family.specs[name]
-    args = {f: REQUIRED[f] for f, info in cls.model_fields.items() if info.is_required()}
-    return {family.tag: name, **args, **EXTRA.get(name, {})}
 
 
 def test_every_family_has_members() -> None:

@@ -13,20 +13,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.config.minimal import EXTRA, REQUIRED
 from trainctl.config.base import FAMILIES, ComponentSpec, Family, norm
 from trainctl.config.schema import CompileSpec, FitSpec, ModelSpec, RunConfig
-
-# required arguments with no default, to build each spec's smallest valid form
-REQUIRED: dict[str, Any] = {
-    "units": 4, "rate": 0.5, "target_shape": [2, -1], "activation": "relu", "shape": [3],
-    "pool_size": 2, "n": 3, "dims": [2, 1],  # norm-family layers
-    "filters": 2, "kernel_size": 3,  # conv-family layers
-    "input_dim": 10, "output_dim": 4, "layer": {"type": "LSTM", "units": 4},  # seq-family layers
-    "initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9, "boundaries": [10],
-    "values": [0.1, 0.01], "schedule": [0.1, 0.05], "kind": "linear", "name": "digits",
-    "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l",
-}  # fmt: skip
-EXTRA: dict[str, dict[str, Any]] = {"InputLayer": {"shape": [3]}}  # needed, though each is optional
 
 # trainctl-only fields, or Keras layer kwargs that live in **kwargs (not in the signature)
 OURS_ONLY = {"name", "trainable", "input_shape", "batch_input_shape", "input_dim"}
