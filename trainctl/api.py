@@ -142,9 +142,8 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     from trainctl.model.sequential import build_model
     from trainctl.runs import RunDir
     from trainctl.training.callbacks import build_callbacks
+    from trainctl.training.compiled import compile_model
     from trainctl.training.loop import Split, Trainer
-    from trainctl.training.losses import build_loss, check_targets
-    from trainctl.training.metrics import build_metrics
     from trainctl.training.optimizers import build_optimizer
 
     seed = cfg.seed
@@ -156,7 +155,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     torch.manual_seed(seed)
     model = build_model(cfg.model).to(dev)
     check_input(model, ds.x_train.shape[1:])
-    check_targets(cfg.compile.loss, tuple(ds.y_train.shape), (None, *model.output_shape))
+    loss, metrics = compile_model(cfg.compile, model, tuple(ds.y_train.shape))
     run.write_text(RunDir.SUMMARY, render_summary(model))
 
     x = to_device(ds.x_train, dev)  # once per run; CUDA copies go through pinned memory
@@ -179,19 +178,12 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
             )
         val = test
 
-    metrics = build_metrics(
-        cfg.compile.metrics,
-        cfg.compile.loss,
-        y_true_shape=tuple(ds.y_train.shape),
-        y_pred_shape=(len(ds.y_train), *model.output_shape),
-        final_activation=model.final_activation,
-    )
     gen = torch.Generator()
     gen.manual_seed(seed)
     trainer = Trainer(
         model=model,
         optimizer=build_optimizer(cfg.compile.optimizer, model.parameters()),
-        loss=build_loss(cfg.compile.loss, model.final_activation),
+        loss=loss,
         metrics=metrics,
         callbacks=build_callbacks(cfg.fit.callbacks),
         batch_size=cfg.fit.resolved_batch_size,
@@ -210,9 +202,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
 def check_input(model: Any, data_shape: tuple[int, ...]) -> None:
     """The first layer's input shape must match the samples, before any tensor op complains."""
     want = tuple(model.input_shape)
-    if len(want) != len(data_shape) or any(
-        w is not None and w != d for w, d in zip(want, data_shape, strict=False)
-    ):
+    if len(want) != len(data_shape) or any(w is not None and w != d for w, d in zip(want, data_shape, strict=False)):
         raise DataError(
             f"the model expects samples of shape {want}, the data has {tuple(data_shape)}",
             key="model.layers[0].input_shape",
@@ -381,9 +371,7 @@ def _fit(
 
         results: dict[str, dict[str, float]] = {
             "train": {
-                k: v[-1]
-                for k, v in history.items()
-                if not k.startswith("val_") and k not in ("lr", "epoch_time")
+                k: v[-1] for k, v in history.items() if not k.startswith("val_") and k not in ("lr", "epoch_time")
             },
             "val": {k[4:]: v[-1] for k, v in history.items() if k.startswith("val_")},
         }

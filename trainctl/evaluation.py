@@ -264,25 +264,16 @@ def _evaluate_arrays(
     """The body of :func:`evaluate` on arrays already preprocessed, shared with the report."""
     import torch
 
+    from trainctl.training.compiled import compile_model
     from trainctl.training.loop import Split, Trainer
-    from trainctl.training.losses import build_loss, check_targets
-    from trainctl.training.metrics import build_metrics
 
     cfg, model = lr.config, lr.model
     check_samples(model, x.shape[1:], where)
-    out_shape = (None, *model.output_shape)
-    check_targets(cfg.compile.loss, tuple(y.shape), out_shape)
-    metrics = build_metrics(
-        cfg.compile.metrics,
-        cfg.compile.loss,
-        y_true_shape=tuple(y.shape),
-        y_pred_shape=(len(y), *model.output_shape),
-        final_activation=model.final_activation,
-    )
+    loss, metrics = compile_model(cfg.compile, model, tuple(y.shape))
     trainer = Trainer(
         model=model,
         optimizer=None,
-        loss=build_loss(cfg.compile.loss, model.final_activation),
+        loss=loss,
         metrics=metrics,
         batch_size=batch_size or cfg.fit.resolved_batch_size,
     )
