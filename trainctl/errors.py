@@ -55,8 +55,7 @@ class TrainctlError(Exception):
         if not callable(where_of):
             return
         self.problems = [
-            p if p.where or not p.key else Problem(p.message, p.key, where_of(p.key), p.hint)
-            for p in self.problems
+            p if p.where or not p.key else Problem(p.message, p.key, where_of(p.key), p.hint) for p in self.problems
         ]
 
     def render(self) -> str:

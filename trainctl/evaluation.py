@@ -495,7 +495,7 @@ def predict(
         rows, columns = _write(lr, mode, fmt, stream, chunks, reader.rows)
         label = "<stdout>"
     else:
-        from trainctl.serialization.atomic import atomic_path
+        from trainctl.atomic import atomic_path
 
         out_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(out_path) as tmp:

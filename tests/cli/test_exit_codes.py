@@ -88,9 +88,7 @@ compile: {loss: categorical_crossentropy}
 
 
 def test_missing_data_file_is_3(cli: Cli, tmp_path: Path) -> None:
-    text = GOOD.replace(
-        "{source: synthetic, kind: random, n: 64, features: 3}", "{source: npz, path: nope.npz}"
-    )
+    text = GOOD.replace("{source: synthetic, kind: random, n: 64, features: 3}", "{source: npz, path: nope.npz}")
     res = cli("train", write(tmp_path, text))
     assert res.exit_code == 3
     assert "nope.npz" in res.stderr and "data.path" in res.stderr

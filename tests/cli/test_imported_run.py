@@ -20,8 +20,9 @@ def keras_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object,
     x = rng.normal(size=(200, 6)).astype(np.float32)
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(7, activation="tanh"),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(7, activation="tanh"), keras.layers.Dense(3, activation="softmax")]
+    )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=2, verbose=0)
     path = tmp / "m.keras"
@@ -34,8 +35,9 @@ def test_imported_run_evaluates_and_predicts_like_keras(keras_model, tmp_path: P
     path, model, x, y = keras_model
     cli = Cli(tmp_path / "runs")
     out = tmp_path / "imported"
-    res = cli("import", str(path), "--out", str(out), "--loss", "sparse_categorical_crossentropy",
-              "--metrics", "accuracy")
+    res = cli(
+        "import", str(path), "--out", str(out), "--loss", "sparse_categorical_crossentropy", "--metrics", "accuracy"
+    )
     assert res.exit_code == 0, res.output
 
     res = cli("evaluate", str(out))
@@ -61,11 +63,14 @@ def test_imported_run_takes_a_config_with_its_own_steps(keras_model, tmp_path: P
     assert cli("import", str(path), "--out", str(out), "--loss", "sparse_categorical_crossentropy").exit_code == 0
     scaled = x * 10.0
     np.savez(tmp_path / "d.npz", x_train=scaled, y_train=y, x_test=scaled, y_test=y)
-    cfg = write(tmp_path, """
+    cfg = write(
+        tmp_path,
+        """
 data: {source: npz, path: d.npz, x: [{scale: 10}]}
 model: {layers: [{type: Dense, units: 3, activation: softmax, input_shape: [6]}]}
 compile: {loss: sparse_categorical_crossentropy}
-""")
+""",
+    )
     res = cli("evaluate", str(out), "--data", str(cfg), "--json")
     assert res.exit_code == 0, res.output
     theirs = model.evaluate(x, y, verbose=0, return_dict=True)  # the config's scale step undoes the *10

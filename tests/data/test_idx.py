@@ -35,9 +35,7 @@ def test_big_endian_int_payload(tmp_path: Path) -> None:
 
 def test_wrong_magic_names_file_and_hints_at_swapped_files(write_idx) -> None:
     labels = write_idx("labels.gz", LABELS)
-    with pytest.raises(
-        DataError, match=r"expected IDX magic number 2051 \(images file\) .*received 2049"
-    ) as e:
+    with pytest.raises(DataError, match=r"expected IDX magic number 2051 \(images file\) .*received 2049") as e:
         idx.read_idx(labels, expect_magic=idx.IMAGES_MAGIC)
     assert str(labels) in str(e.value) and "swapped" in (e.value.hint or "")
 
@@ -45,9 +43,7 @@ def test_wrong_magic_names_file_and_hints_at_swapped_files(write_idx) -> None:
 def test_truncated_and_padded_files(tmp_path: Path) -> None:
     good = idx_bytes(IMAGES)
     (tmp_path / "short").write_bytes(good[:-3])
-    with pytest.raises(
-        DataError, match=rf"expected {len(good)} bytes .*received {len(good) - 3} \(file truncated\)"
-    ):
+    with pytest.raises(DataError, match=rf"expected {len(good)} bytes .*received {len(good) - 3} \(file truncated\)"):
         idx.read_idx(tmp_path / "short")
     (tmp_path / "long").write_bytes(good + b"\0")
     with pytest.raises(DataError, match="trailing bytes"):

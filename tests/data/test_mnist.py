@@ -56,9 +56,7 @@ def test_mnist_found_through_trainctl_data_dir(shared_datasets: Path, monkeypatc
 
 def test_fashion_mnist_facts(shared_datasets: Path, monkeypatch) -> None:
     monkeypatch.setenv("TRAINCTL_DATA_DIR", str(shared_datasets))
-    ds = load_data(
-        source(source="fashion_mnist", download=False, x=[{"cast": "uint8"}]), base_dir=".", seed=0
-    )
+    ds = load_data(source(source="fashion_mnist", download=False, x=[{"cast": "uint8"}]), base_dir=".", seed=0)
     assert np.bincount(ds.y_test).tolist() == [1000] * 10
     assert np.bincount(ds.y_train).tolist() == [6000] * 10
     assert round(float(ds.x_train.mean(dtype=np.float64)), 4) == 72.9404

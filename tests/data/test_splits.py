@@ -68,9 +68,7 @@ def test_test_split_is_seeded_and_train_only_standardized() -> None:
     from sklearn.datasets import load_wine
 
     raw = load_wine()
-    x_tr, x_te, _, y_te = train_test_split(
-        raw.data, raw.target, test_size=0.3, random_state=11, stratify=raw.target
-    )
+    x_tr, x_te, _, y_te = train_test_split(raw.data, raw.target, test_size=0.3, random_state=11, stratify=raw.target)
     mean, std = x_tr.mean(axis=0), x_tr.std(axis=0)
     np.testing.assert_allclose(ds.x_test, (x_te - mean) / std, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(ds.y_test, y_te)

@@ -131,3 +131,18 @@ def test_matplotlib_is_not_imported_until_a_plot_is_drawn() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_plot_child_draws_without_torch(tmp_path: Path) -> None:
+    """The child the trainer waits for at the end of every run: importing torch there cost ~1.5 s."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "history.json").write_text(json.dumps(HISTORY))
+    (run / "run.json").write_text(json.dumps({"status": "completed"}))
+    code = (
+        "import sys; from trainctl.reporting.plots import main; main(sys.argv[1]);"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn', 'h5py'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(run)], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert Image.open(run / "plots" / "history.png").size[0] > 100

@@ -109,9 +109,7 @@ def test_keras_loads_our_artifacts(key: str, tmp_path: Path) -> None:
     loaded = keras.models.load_model(tmp_path / "model.h5")
     assert np.abs(loaded.predict(x, verbose=0) - want).max() <= 1e-5
     assert loaded.count_params() == total
-    assert [layer.trainable for layer in loaded.layers] == [
-        model.spec.layers[r.index].trainable for r in model.info
-    ]
+    assert [layer.trainable for layer in loaded.layers] == [model.spec.layers[r.index].trainable for r in model.info]
 
     fresh = keras.models.model_from_json((tmp_path / "model.json").read_text())
     fresh.load_weights(tmp_path / "model.h5")  # the legacy file also serves load_weights
@@ -121,9 +119,7 @@ def test_keras_loads_our_artifacts(key: str, tmp_path: Path) -> None:
 def _strip(obj: Any) -> Any:
     """Drop initializer options Keras 3.15 adds at None (we write the portable subset)."""
     if isinstance(obj, dict):
-        return {
-            k: _strip(v) for k, v in obj.items() if not (k in ("input_axes", "output_axes") and v is None)
-        }
+        return {k: _strip(v) for k, v in obj.items() if not (k in ("input_axes", "output_axes") and v is None)}
     if isinstance(obj, list):
         return [_strip(v) for v in obj]
     return obj
@@ -168,9 +164,7 @@ def _keras_models() -> dict[str, Any]:
         ],
         name="imported",
     )
-    b = keras.Sequential(
-        [keras.Input((7,)), layers.Dense(3, activation="softplus"), layers.Dense(4, use_bias=False)]
-    )
+    b = keras.Sequential([keras.Input((7,)), layers.Dense(3, activation="softplus"), layers.Dense(4, use_bias=False)])
     b.compile(optimizer="adam", loss="mse")  # compile_config and optimizer vars must be ignored
     for m in (a, b):
         m.set_weights([rng.normal(size=w.shape).astype("float32") for w in m.get_weights()])

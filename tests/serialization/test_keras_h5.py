@@ -173,9 +173,7 @@ def test_transposed_kernel_names_layer_and_shapes(tmp_path: Path) -> None:
         f.create_dataset("layers/dense_1/vars/1", data=np.zeros(2, "float32"))
     with pytest.raises(ArtifactError) as err:
         load_weights_h5(model, tmp_path / "model.weights.h5")
-    assert (
-        str(err.value) == "model.weights.h5: layer 'out' expects kernel of shape (4, 2), the file has (2, 4)"
-    )
+    assert str(err.value) == "model.weights.h5: layer 'out' expects kernel of shape (4, 2), the file has (2, 4)"
 
 
 def test_layer_count_mismatch(tmp_path: Path) -> None:

@@ -29,9 +29,7 @@ def keras() -> Any:
     return pytest.importorskip("keras")
 
 
-def keras_value(
-    keras: Any, cls: str, y_true: np.ndarray, y_pred: np.ndarray, weight: Any, **kw: Any
-) -> np.ndarray:
+def keras_value(keras: Any, cls: str, y_true: np.ndarray, y_pred: np.ndarray, weight: Any, **kw: Any) -> np.ndarray:
     loss = getattr(keras.losses, cls)(**kw)
     out = loss(y_true, y_pred, sample_weight=weight)
     return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
@@ -53,9 +51,7 @@ RNG = np.random.default_rng(0)
 
 def _regression_data(kind: str, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     if kind == "positive":
-        return RNG.uniform(0.0, 3.0, shape).astype(np.float32), RNG.uniform(0.01, 3.0, shape).astype(
-            np.float32
-        )
+        return RNG.uniform(0.0, 3.0, shape).astype(np.float32), RNG.uniform(0.01, 3.0, shape).astype(np.float32)
     if kind == "prob":
         t = RNG.dirichlet(np.ones(shape[-1]), shape[0]).astype(np.float32)
         p = RNG.dirichlet(np.ones(shape[-1]), shape[0]).astype(np.float32)
@@ -160,16 +156,12 @@ def test_categorical_crossentropy_matches_keras(keras: Any, smoothing: float, re
         np.testing.assert_allclose(ours(s, "linear", p, y, w), want, rtol=1e-5)
         np.testing.assert_allclose(ours(s, "softmax", z, y, w), want, rtol=1e-5)
         want_logits = expected(keras_value(keras, "CategoricalCrossentropy", y, z, w, from_logits=True, **kw))
-        np.testing.assert_allclose(
-            ours({**s, "from_logits": True}, "linear", z, y, w), want_logits, rtol=1e-5
-        )
+        np.testing.assert_allclose(ours({**s, "from_logits": True}, "linear", z, y, w), want_logits, rtol=1e-5)
 
 
 @pytest.mark.parametrize("ignore_class", [None, 2])
 @pytest.mark.parametrize("label_shape", [(N,), (N, 1)])
-def test_sparse_categorical_crossentropy_matches_keras(
-    keras: Any, ignore_class: Any, label_shape: tuple
-) -> None:
+def test_sparse_categorical_crossentropy_matches_keras(keras: Any, ignore_class: Any, label_shape: tuple) -> None:
     z = _logits((N, K))
     p = _softmax(z)
     labels = RNG.integers(0, K, N)
@@ -182,12 +174,8 @@ def test_sparse_categorical_crossentropy_matches_keras(
         want = expected(keras_value(keras, "SparseCategoricalCrossentropy", y, p, w, **kw))
         np.testing.assert_allclose(ours(s, "linear", p, y, w), want, rtol=1e-5)
         np.testing.assert_allclose(ours(s, "softmax", z, y, w), want, rtol=1e-5)
-        want_logits = expected(
-            keras_value(keras, "SparseCategoricalCrossentropy", y, z, w, from_logits=True, **kw)
-        )
-        np.testing.assert_allclose(
-            ours({**s, "from_logits": True}, "linear", z, y, w), want_logits, rtol=1e-5
-        )
+        want_logits = expected(keras_value(keras, "SparseCategoricalCrossentropy", y, z, w, from_logits=True, **kw))
+        np.testing.assert_allclose(ours({**s, "from_logits": True}, "linear", z, y, w), want_logits, rtol=1e-5)
 
 
 def test_sparse_crossentropy_over_a_sequence_matches_keras(keras: Any) -> None:
@@ -217,9 +205,7 @@ def test_binary_crossentropy_matches_keras(keras: Any, smoothing: float, width: 
         np.testing.assert_allclose(ours(s, "linear", p, y, w), want, rtol=1e-5)
         np.testing.assert_allclose(ours(s, "sigmoid", z, y, w), want, rtol=1e-5)
         want_logits = expected(keras_value(keras, "BinaryCrossentropy", y, z, w, from_logits=True, **kw))
-        np.testing.assert_allclose(
-            ours({**s, "from_logits": True}, "linear", z, y, w), want_logits, rtol=1e-5
-        )
+        np.testing.assert_allclose(ours({**s, "from_logits": True}, "linear", z, y, w), want_logits, rtol=1e-5)
 
 
 def test_clipping_caps_the_per_element_crossentropy() -> None:
@@ -274,18 +260,14 @@ def test_names_and_logits_flags() -> None:
 def _ours64(name: Any, y_pred: list, y_true: list, weight: list | None = None) -> float:
     loss = build_loss(spec(name), "linear")
     w = None if weight is None else torch.tensor(weight, dtype=torch.float64)
-    return float(
-        loss(torch.tensor(y_pred, dtype=torch.float64), torch.tensor(y_true, dtype=torch.float64), w)
-    )
+    return float(loss(torch.tensor(y_pred, dtype=torch.float64), torch.tensor(y_true, dtype=torch.float64), w))
 
 
 def test_mse_by_hand() -> None:
     # per sample: mean((1-0)^2, (2-4)^2) = 2.5 and mean(0, (3-0)^2) = 4.5
     assert _ours64("mse", [[0.0, 4.0], [5.0, 0.0]], [[1.0, 2.0], [5.0, 3.0]]) == pytest.approx(3.5)
     # weights 2 and 0: (2*2.5 + 0)/2 samples, not /(sum of weights)
-    assert _ours64("mse", [[0.0, 4.0], [5.0, 0.0]], [[1.0, 2.0], [5.0, 3.0]], [2.0, 0.0]) == pytest.approx(
-        2.5
-    )
+    assert _ours64("mse", [[0.0, 4.0], [5.0, 0.0]], [[1.0, 2.0], [5.0, 3.0]], [2.0, 0.0]) == pytest.approx(2.5)
 
 
 def test_huber_by_hand() -> None:
@@ -307,9 +289,7 @@ def test_reductions_by_hand() -> None:
     y_pred, y_true = [[1.0], [3.0], [0.0]], [[0.0], [0.0], [0.0]]  # squared errors 1, 9, 0
     assert _ours64({"type": "mse", "reduction": "sum"}, y_pred, y_true) == pytest.approx(10.0)
     assert _ours64({"type": "mse", "reduction": "mean"}, y_pred, y_true) == pytest.approx(10 / 3)
-    assert _ours64({"type": "mse", "reduction": "none"}, y_pred, y_true, [1.0, 0.5, 3.0]) == pytest.approx(
-        5.5
-    )
+    assert _ours64({"type": "mse", "reduction": "none"}, y_pred, y_true, [1.0, 0.5, 3.0]) == pytest.approx(5.5)
 
 
 # --- target checks ---------------------------------------------------------------------------

@@ -132,9 +132,7 @@ def test_multilabel_binary_accuracy_with_weights_matches_keras() -> None:
     ref = keras.metrics.BinaryAccuracy()
     start = 0
     for size in BATCHES:
-        ref.update_state(
-            y[start : start + size], p[start : start + size], sample_weight=w[start : start + size]
-        )
+        ref.update_state(y[start : start + size], p[start : start + size], sample_weight=w[start : start + size])
         start += size
     got = stream(make("binary_accuracy", (N, 4), (N, 4)), p, y, w)
     assert got == pytest.approx(float(ref.result()), rel=1e-6)

@@ -174,9 +174,7 @@ def _run(name: str, kwargs: dict[str, Any], dtype: torch.dtype) -> list[np.ndarr
     return out
 
 
-@pytest.mark.parametrize(
-    ("dtype", "rtol", "atol"), [(torch.float64, 1e-9, 1e-12), (torch.float32, 1e-5, 1e-6)]
-)
+@pytest.mark.parametrize(("dtype", "rtol", "atol"), [(torch.float64, 1e-9, 1e-12), (torch.float32, 1e-5, 1e-6)])
 @pytest.mark.parametrize(("name", "kwargs", "ref", "ref_kwargs"), HAND_CASES)
 def test_matches_hand_computed_trajectory(
     name: str, kwargs: dict[str, Any], ref: Ref, ref_kwargs: dict[str, Any], dtype, rtol, atol
@@ -280,9 +278,7 @@ def test_matches_real_keras(keras: Any, name: str, kwargs: dict[str, Any]) -> No
     params = [torch.nn.Parameter(torch.tensor(w)) for w in init]
     ours = build_optimizer(spec, params)
     for step in grads:
-        keras_opt.apply_gradients(
-            [(keras.ops.convert_to_tensor(g), v) for g, v in zip(step, variables, strict=True)]
-        )
+        keras_opt.apply_gradients([(keras.ops.convert_to_tensor(g), v) for g, v in zip(step, variables, strict=True)])
         for p, g in zip(params, step, strict=True):
             p.grad = torch.tensor(g)
         ours.step()
@@ -476,6 +472,75 @@ def test_loading_a_plain_torch_state_is_refused() -> None:
     state = torch.optim.Adam([p]).state_dict()
     with pytest.raises(ArtifactError):
         build_optimizer(cc.Adam(), [p]).load_state_dict(state)
+
+
+def test_loaded_state_follows_the_parameters_dtype_and_refuses_other_groups() -> None:
+    p64 = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    first = build_optimizer(cc.Adam(), [p64])
+    p64.grad = torch.ones(3, dtype=torch.float64)
+    first.step()
+    p32 = torch.nn.Parameter(torch.zeros(3))
+    second = build_optimizer(cc.Adam(), [p32])
+    second.load_state_dict(first.state_dict())
+    assert second.state[p32]["momentum"].dtype == torch.float32
+    # one step of Adam from m=0: m = (1 - beta_1) * g
+    np.testing.assert_allclose(second.state[p32]["momentum"].numpy(), [0.1] * 3, rtol=1e-6)
+    with pytest.raises(ValueError, match="parameter groups"):
+        build_optimizer(cc.Adam(), [p32, torch.nn.Parameter(torch.zeros(1))]).load_state_dict(first.state_dict())
+
+
+def test_param_groups_take_defaults_and_zero_grad_keeps_or_drops_gradients() -> None:
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    optimizer = build_optimizer(cc.SGD(momentum=0.5), [{"params": [a]}, {"params": [b], "momentum": 0.0}])
+    assert [g["momentum"] for g in optimizer.param_groups] == [0.5, 0.0]
+    a.grad, b.grad = torch.ones(2), torch.ones(2)
+    optimizer.zero_grad(set_to_none=False)
+    assert a.grad is not None and torch.equal(a.grad, torch.zeros(2))
+    optimizer.zero_grad()
+    assert a.grad is None and b.grad is None
+    with pytest.raises(ValueError, match="more than one"):
+        build_optimizer(cc.SGD(), [{"params": [a]}, {"params": [a]}])
+
+
+def test_a_model_without_weights_steps_as_a_no_op() -> None:
+    optimizer = build_optimizer(cc.Adam(), [])
+    optimizer.step()
+    assert optimizer.iterations == 0  # Keras skips apply_gradients without gradients too
+
+
+def test_grad_scaler_drives_it_like_a_torch_optimizer() -> None:
+    """16-mixed uses torch.amp.GradScaler; on CPU the same calls check our duck-typed contract."""
+    p = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    optimizer = build_optimizer(cc.SGD(learning_rate=0.5), [p])
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler.scale((p * torch.tensor([1.0, -2.0])).sum()).backward()
+    scaler.unscale_(optimizer)
+    assert torch.equal(p.grad, torch.tensor([1.0, -2.0]))  # true gradients, unscaled
+    scaler.step(optimizer)
+    scaler.update()
+    assert torch.equal(p.detach(), torch.tensor([0.5, 3.0]))  # w - 0.5 * g
+    optimizer.zero_grad()
+    scaler.scale(p.sum() * float("inf")).backward()
+    scaler.step(optimizer)  # an inf gradient: the step is skipped and the scale halves
+    scaler.update()
+    assert torch.equal(p.detach(), torch.tensor([0.5, 3.0]))
+    assert scaler.get_scale() == 512.0
+
+
+def test_building_an_optimizer_does_not_import_dynamo() -> None:
+    """torch.optim.Optimizer imports torch._dynamo on construction: ~2 s before the first step."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch, trainctl.config.compile as cc;"
+        "from trainctl.training.optimizers import build_optimizer;"
+        "p = torch.nn.Parameter(torch.ones(2)); o = build_optimizer(cc.Adam(), [p]);"
+        "p.sum().backward(); o.step(); o.zero_grad(); o.load_state_dict(o.state_dict());"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.cuda

@@ -82,8 +82,7 @@ def train(
     if resume is not None:
         if config is not None or overrides or init_from is not None:
             raise ConfigError(
-                "--resume continues a run exactly as it was configured; it takes no CONFIG, "
-                "overrides or --init-from",
+                "--resume continues a run exactly as it was configured; it takes no CONFIG, overrides or --init-from",
                 hint="use `trainctl train CONFIG --init-from RUN` to start a new run from its weights",
             )
         verbose = "auto"
@@ -91,9 +90,7 @@ def train(
             result = api.resume(resume, progress=_progress(verbose, as_json), interrupt=flag, device=device)
     else:
         if config is None:
-            raise ConfigError(
-                "expected a CONFIG file (or --resume RUN)", hint="trainctl train configs/xor.yaml"
-            )
+            raise ConfigError("expected a CONFIG file (or --resume RUN)", hint="trainctl train configs/xor.yaml")
         loaded = load_config(config, [*(overrides or []), *([f"threads={threads}"] if threads else [])])
         verbose = loaded.config.fit.verbose
         progress = _progress(verbose, as_json)

@@ -49,9 +49,7 @@ def _column(header: list[str], ref: str | int, key: str, path: Path) -> int:
     if isinstance(ref, int):
         if -len(header) <= ref < len(header):
             return ref % len(header)
-        raise DataError(
-            f"expected a column index in 0..{len(header) - 1} for {path}, received {ref}", key=key
-        )
+        raise DataError(f"expected a column index in 0..{len(header) - 1} for {path}, received {ref}", key=key)
     if ref in header:
         return header.index(ref)
     guess = did_you_mean(ref, header)
@@ -77,8 +75,7 @@ def _numeric(cells: np.ndarray, names: list[str], lines: list[int], path: Path) 
                     float(value)
                 except ValueError:
                     raise DataError(
-                        f"expected numbers in feature column {name!r} of {path}, received {value!r} "
-                        f"on line {lines[i]}",
+                        f"expected numbers in feature column {name!r} of {path}, received {value!r} on line {lines[i]}",
                         key="data.features",
                         hint="encode text columns as numbers, or leave the column out of data.features",
                     ) from None

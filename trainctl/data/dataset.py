@@ -29,9 +29,7 @@ class Dataset:
 
 def _check_rows(x: np.ndarray, y: np.ndarray, split: str) -> None:
     if len(x) != len(y):
-        raise DataError(
-            f"expected as many {split} labels as samples, received {len(x)} samples and {len(y)} labels"
-        )
+        raise DataError(f"expected as many {split} labels as samples, received {len(x)} samples and {len(y)} labels")
     if len(x) == 0:
         raise DataError(f"expected at least one {split} sample, received 0")
 
@@ -49,9 +47,7 @@ def load_data(spec: Any, *, base_dir: Path, seed: int) -> Dataset:
                 hint="remove test_split to use the source's own test set",
             )
         stratify = spec.stratify and raw.task_hint == "classification"
-        raw.x, raw.x_test, raw.y, raw.y_test = carve_test(
-            raw.x, raw.y, spec.test_split, seed=seed, stratify=stratify
-        )
+        raw.x, raw.x_test, raw.y, raw.y_test = carve_test(raw.x, raw.y, spec.test_split, seed=seed, stratify=stratify)
     x_steps, y_steps = spec.steps()
     keys = ("data.x_steps", "data.y_steps") if spec.source == "npy" else ("data.x", "data.y")
     pre, x_train, y_train = Preprocessor.fit(x_steps, y_steps, raw.x, raw.y, x_key=keys[0], y_key=keys[1])

@@ -97,8 +97,7 @@ def locate(source: str, path: str | None, *, base_dir: Path, download: bool) -> 
     if missing and not download:
         places = [str(Path(env) / source)] if env else []
         raise DataFileNotFound(
-            f"expected the {source} files {', '.join(missing)} in {' or '.join([*places, str(cache)])}, "
-            "found none",
+            f"expected the {source} files {', '.join(missing)} in {' or '.join([*places, str(cache)])}, found none",
             key="data.download",
             hint="set `download: true`, or point data.path at a folder with the four .gz files",
         )

@@ -52,9 +52,7 @@ def parse_idx(data: bytes, name: str, *, expect_magic: int | None = None) -> np.
         what = {IMAGES_MAGIC: "images", LABELS_MAGIC: "labels"}.get(expect_magic, "IDX")
         raise DataError(
             f"expected IDX magic number {expect_magic} ({what} file) in {name}, received {magic}",
-            hint="are the images and labels files swapped?"
-            if magic in (IMAGES_MAGIC, LABELS_MAGIC)
-            else None,
+            hint="are the images and labels files swapped?" if magic in (IMAGES_MAGIC, LABELS_MAGIC) else None,
         )
     if zero != 0 or type_code not in _TYPES or ndim == 0:
         raise DataError(f"expected an IDX file, received a file with magic number {magic} in {name}")
@@ -69,8 +67,7 @@ def parse_idx(data: bytes, name: str, *, expect_magic: int | None = None) -> np.
     if len(data) != want:
         state = "truncated" if len(data) < want else "has trailing bytes"
         raise DataError(
-            f"expected {want} bytes for an IDX array of shape {dims} in {name}, received {len(data)} "
-            f"(file {state})"
+            f"expected {want} bytes for an IDX array of shape {dims} in {name}, received {len(data)} (file {state})"
         )
     arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
     # a copy, so the result is writable (frombuffer views of bytes are read-only, and torch warns)
@@ -88,7 +85,6 @@ def read_images_labels(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarr
     y = read_idx(labels, expect_magic=LABELS_MAGIC)
     if len(x) != len(y):
         raise DataError(
-            f"expected as many labels as images, received {len(x)} images in {images} "
-            f"and {len(y)} labels in {labels}"
+            f"expected as many labels as images, received {len(x)} images in {images} and {len(y)} labels in {labels}"
         )
     return x, y.astype(np.int64)

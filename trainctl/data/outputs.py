@@ -3,7 +3,7 @@
 A writer never holds more than the chunk it is given. ``.npy`` is written as a header plus raw
 row bytes; when the row count is not known up front (CSV or stdin input) the header reserves room
 for it and is rewritten at the end, so the file is still streamed, not collected. Files are made
-atomic by the caller (``trainctl.serialization.atomic.atomic_path``).
+atomic by the caller (``trainctl.atomic.atomic_path``).
 """
 
 from __future__ import annotations

@@ -143,9 +143,7 @@ def _np_load(path: Path) -> Any:
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise DataError(
-            f"expected a numpy .npy/.npz file, received an unreadable one: {path} ({exc})"
-        ) from exc
+        raise DataError(f"expected a numpy .npy/.npz file, received an unreadable one: {path} ({exc})") from exc
 
 
 def _npy_array(base_dir: Path, name: str, key: str) -> np.ndarray:

@@ -98,6 +98,7 @@ def _all_rules() -> dict[str, Rule]:
 
     return {**CORE_RULES, **CONV_RULES, **NORM_RULES, **SEQ_RULES}
 
+
 # Keras's automatic names: snake_case of the class, numbered per model (dense, dense_1, ...)
 AUTO_NAMES = {"Dense": "dense", "Activation": "activation", "Dropout": "dropout",
               "Flatten": "flatten", "Reshape": "reshape"}  # fmt: skip

@@ -109,7 +109,7 @@ def render(history: Mapping[str, Sequence[Any]], title: str | None = None, fmt: 
 
 def write_plot(history: Mapping[str, Sequence[Any]], target: Path, title: str | None = None) -> Path:
     """Render and write atomically; the format follows the file's suffix (``.png`` when none)."""
-    from trainctl.serialization.atomic import atomic_write_bytes
+    from trainctl.atomic import atomic_write_bytes
 
     target = Path(target)
     fmt = target.suffix[1:].lower() or "png"

@@ -46,9 +46,7 @@ class PlainProgress:
 class RichProgress:
     """A bar per epoch on a terminal; the loss shown is refreshed every ``interval`` seconds."""
 
-    def __init__(
-        self, console: Console, *, interval: float = 0.5, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, console: Console, *, interval: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console
         self.interval = interval
         self.clock = clock

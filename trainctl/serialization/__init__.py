@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from trainctl.atomic import atomic_path, atomic_write_bytes
 from trainctl.errors import ArtifactError, ConfigError, TrainctlError
 from trainctl.model.sequential import Sequential, build_model
-from trainctl.serialization.atomic import atomic_path, atomic_write_bytes
 from trainctl.serialization.keras_h5 import load_weights_h5, save_model_h5, save_weights_h5
 from trainctl.serialization.keras_json import model_spec_from_json, model_to_json, spec_to_dict
 

@@ -18,9 +18,9 @@ import h5py
 import numpy as np
 import torch
 
+from trainctl.atomic import atomic_path
 from trainctl.errors import ArtifactError
 from trainctl.model.shapes import LayerInfo
-from trainctl.serialization.atomic import atomic_path
 from trainctl.serialization.keras_json import model_to_json
 
 if TYPE_CHECKING:
@@ -203,8 +203,7 @@ def _match(label: str, row: LayerInfo, weights: list[tuple[str, torch.Tensor]],
     if len(values) != len(weights):
         names = ", ".join(n for n, _ in weights)
         raise ArtifactError(
-            f"{label}: layer {row.name!r} expects {len(weights)} weights ({names}), "
-            f"the file has {len(values)}"
+            f"{label}: layer {row.name!r} expects {len(weights)} weights ({names}), the file has {len(values)}"
         )
     pairs = []
     for (wname, tensor), arr in zip(weights, values, strict=True):

@@ -145,8 +145,7 @@ def _layer_entry(layer: Any, name: str, in_shape: tuple[Any, ...], universal: bo
     codec = CODECS.get(layer.type)
     if codec is None:
         raise ArtifactError(
-            f"cannot write layer {name!r} as Keras JSON: expected one of {', '.join(CODECS)}, "
-            f"received {layer.type!r}"
+            f"cannot write layer {name!r} as Keras JSON: expected one of {', '.join(CODECS)}, received {layer.type!r}"
         )
     fields = type(layer).model_fields
     common = {"name": name, "trainable": layer.trainable, "dtype": _policy(universal or not codec.head)}
@@ -225,9 +224,7 @@ def _check_dtype(value: Any, where: str) -> None:
     if isinstance(value, dict):
         name = (value.get("config") or {}).get("name")
     if name not in _FLOAT32_NAMES:
-        raise ArtifactError(
-            f"{where}: expected dtype float32 (trainctl computes in float32), received {name!r}"
-        )
+        raise ArtifactError(f"{where}: expected dtype float32 (trainctl computes in float32), received {name!r}")
 
 
 def _component(value: Any, family: Family, where: str) -> Any:
@@ -240,8 +237,7 @@ def _component(value: Any, family: Family, where: str) -> Any:
     canonical = family.canonical(cls_name) if isinstance(cls_name, str) else None
     if canonical is None:
         raise ArtifactError(
-            f"{where}: {family.name} {cls_name!r} is not supported; expected one of: "
-            f"{', '.join(family.names())}"
+            f"{where}: {family.name} {cls_name!r} is not supported; expected one of: {', '.join(family.names())}"
         )
     fields = family.specs[canonical].model_fields
     out: dict[str, Any] = {"type": canonical}

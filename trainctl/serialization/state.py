@@ -17,8 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from trainctl.atomic import atomic_write_bytes
 from trainctl.errors import ArtifactError
-from trainctl.serialization.atomic import atomic_write_bytes
 
 STATE_FORMAT = 1
 _T = "__tensor__:"
@@ -31,9 +31,7 @@ def _split(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
         tensors[key] = obj.detach().to("cpu").contiguous().clone()
         return _T + key
     if isinstance(obj, dict):
-        return {
-            "__dict__": [[_split(k, "", {}), _split(v, f"{prefix}/{k}", tensors)] for k, v in obj.items()]
-        }
+        return {"__dict__": [[_split(k, "", {}), _split(v, f"{prefix}/{k}", tensors)] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
         return {
             "__list__": [_split(v, f"{prefix}/{i}", tensors) for i, v in enumerate(obj)],

@@ -185,9 +185,7 @@ class Trainer:
             if progress is not None:
                 progress.step(step + 1, peek)
             if self.interrupt:
-                raise Interrupted(
-                    self.interrupt[0], f"interrupted in epoch {self.epoch + 1}, step {step + 1}"
-                )
+                raise Interrupted(self.interrupt[0], f"interrupted in epoch {self.epoch + 1}, step {step + 1}")
         return peek()
 
     @torch.inference_mode()
@@ -286,6 +284,4 @@ def order_history(history: dict[str, list[float]], metric_names: Sequence[str]) 
     """Keras's key order: loss, metrics, val_loss, val_metrics; then lr and epoch_time."""
     keys = ["loss", *metric_names]
     ordered = keys + [f"val_{k}" for k in keys] + ["lr", "epoch_time"]
-    return {k: history[k] for k in ordered if k in history} | {
-        k: v for k, v in history.items() if k not in ordered
-    }
+    return {k: history[k] for k in ordered if k in history} | {k: v for k, v in history.items() if k not in ordered}

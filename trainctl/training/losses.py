@@ -376,8 +376,7 @@ def check_targets(
                 hint=f"add `y: [{{one_hot: {width}}}]` under data, or use sparse_categorical_crossentropy",
             )
         raise DataError(
-            f"expected targets of shape {_fmt(out[1:])} (the model output) for {name}, "
-            f"received targets of shape {y}",
+            f"expected targets of shape {_fmt(out[1:])} (the model output) for {name}, received targets of shape {y}",
             key=key,
             hint=f"give the last layer {y[-1]} units" if len(y) == len(out) else None,
         )
@@ -395,8 +394,7 @@ def check_targets(
     if len(y) == len(out) and len(y) > 1:
         hint = f"give the last layer {y[-1]} units to match the {y[-1]} target columns"
     raise DataError(
-        f"expected targets of shape {_fmt(out[1:])} (the model output) for {name}, "
-        f"received targets of shape {y}",
+        f"expected targets of shape {_fmt(out[1:])} (the model output) for {name}, received targets of shape {y}",
         key=key,
         hint=hint,
     )

@@ -329,9 +329,7 @@ class AUC(Metric):
         intercept = tp[1:] - slope * p[1:]
         both = (p[:-1] > 0) & (p[1:] > 0)
         ratio = torch.where(both, divide_no_nan(p[:-1], torch.clamp(p[1:], min=0)), torch.ones_like(p[1:]))
-        increment = divide_no_nan(
-            slope * (dtp + intercept * torch.log(ratio)), torch.clamp(tp[1:] + fn[1:], min=0)
-        )
+        increment = divide_no_nan(slope * (dtp + intercept * torch.log(ratio)), torch.clamp(tp[1:] + fn[1:], min=0))
         return increment.sum(0)
 
 
@@ -367,16 +365,13 @@ def _check_label_form(kind: str, key: str, y_true: tuple[Any, ...], y_pred: tupl
         )
     if kind in ("sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy") and not sparse:
         raise DataError(
-            f"expected integer class labels of shape {y_pred[:-1]} for {kind}, "
-            f"received targets of shape {y_true}",
+            f"expected integer class labels of shape {y_pred[:-1]} for {kind}, received targets of shape {y_true}",
             key=key,
             hint=f"use {kind.removeprefix('sparse_')} or accuracy",
         )
 
 
-def build_metric(
-    spec: Any, *, key: str, y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, ...]
-) -> Metric:
+def build_metric(spec: Any, *, key: str, y_true_shape: tuple[Any, ...], y_pred_shape: tuple[Any, ...]) -> Metric:
     """One metric from its spec; ``name`` defaults to Keras's default name for the class."""
     kind: str = spec.type
     name: str = spec.name or kind
@@ -452,9 +447,7 @@ def build_metrics(
     seen: dict[str, int] = {}
     for i, spec in enumerate(specs):
         key = f"compile.metrics[{i}]"
-        metric = build_metric(
-            spec, key=key, y_true_shape=tuple(y_true_shape), y_pred_shape=tuple(y_pred_shape)
-        )
+        metric = build_metric(spec, key=key, y_true_shape=tuple(y_true_shape), y_pred_shape=tuple(y_pred_shape))
         if metric.name in seen or metric.name == "loss":
             raise ConfigError(
                 f"expected distinct metric names (and none called 'loss'), received {metric.name!r} again",

@@ -14,6 +14,7 @@ skipped, as Keras filters empty gradients.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -59,10 +60,15 @@ class StepInfo:
         return float(self.f(value))
 
 
-class KerasOptimizer(torch.optim.Optimizer):
+class KerasOptimizer:
     """Base class: common Keras arguments, clipping, weight decay, ``iterations`` and the lr.
 
     Subclasses set ``HYPER`` (their Keras arguments and defaults) and implement ``_update``.
+
+    Not a ``torch.optim.Optimizer``: constructing one imports ``torch._dynamo`` (about 2 s on
+    these machines, before the first step) and wraps every ``step``/``zero_grad`` in profiler
+    hooks. It keeps torch's ``param_groups``/``state`` and state-dict layout, which is all
+    ``torch.amp.GradScaler`` and the resume state use.
     """
 
     HYPER: ClassVar[dict[str, Hyper]] = {}
@@ -91,7 +97,13 @@ class KerasOptimizer(torch.optim.Optimizer):
                 "expected at most one of clipnorm, clipvalue, global_clipnorm, received several",
                 key="compile.optimizer",
             )
-        super().__init__(params, {**self.HYPER, **hyper})
+        self.defaults: dict[str, Hyper] = {**self.HYPER, **hyper}
+        self.state: defaultdict[Tensor, dict[str, Tensor]] = defaultdict(dict)
+        self.param_groups: list[Group] = []
+        given: list[Any] = list(params)
+        groups: list[Group] = given if given and isinstance(given[0], dict) else [{"params": given}]
+        for group in groups:
+            self.add_param_group(dict(group))
         if learning_rate is None:
             learning_rate = self.DEFAULT_LR
         self._schedule: LRSchedule | None = None
@@ -105,6 +117,27 @@ class KerasOptimizer(torch.optim.Optimizer):
         self.clipvalue = clipvalue
         self.global_clipnorm = global_clipnorm
         self.iterations: int = 0
+
+    def add_param_group(self, group: Group) -> None:
+        """torch's contract: a dict with ``params``; unset options take the defaults."""
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.detach_().zero_()
 
     # -- learning rate ---------------------------------------------------------------------------
     @property
@@ -206,11 +239,18 @@ class KerasOptimizer(torch.optim.Optimizer):
             self._lr = float(extra["learning_rate"])
 
     def state_dict(self) -> dict[str, Any]:
-        """torch's state dict plus ``iterations`` and ``learning_rate``: enough for an exact resume.
+        """torch's layout (state by parameter index, groups listing indices) plus ``iterations`` and
+        ``learning_rate``: enough for an exact resume.
 
         A constant lr is saved because callbacks such as ReduceLROnPlateau change it mid-run.
         """
-        return {**super().state_dict(), **self._extra_state()}
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            ids = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append({k: v for k, v in group.items() if k != "params"} | {"params": ids})
+        state = {index[id(p)]: dict(slots) for p, slots in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups, **self._extra_state()}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if "iterations" not in state_dict:
@@ -219,7 +259,25 @@ class KerasOptimizer(torch.optim.Optimizer):
                 "received a plain torch optimizer state",
                 key="compile.optimizer",
             )
-        super().load_state_dict({"state": state_dict["state"], "param_groups": state_dict["param_groups"]})
+        saved = state_dict["param_groups"]
+        if [len(g["params"]) for g in saved] != [len(g["params"]) for g in self.param_groups]:
+            raise ValueError("the saved optimizer state has different parameter groups than this model")
+        by_index = {
+            i: p
+            for saved_group, group in zip(saved, self.param_groups, strict=True)
+            for i, p in zip(saved_group["params"], group["params"], strict=True)
+        }
+        self.state = defaultdict(dict)
+        for i, slots in state_dict["state"].items():
+            p = by_index[int(i)]
+            # slots follow their parameter's device and (floating) dtype, as in torch
+            self.state[p] = {
+                k: v.to(device=p.device, dtype=p.dtype if v.is_floating_point() else v.dtype) for k, v in slots.items()
+            }
+        self.param_groups = [
+            {k: v for k, v in saved_group.items() if k != "params"} | {"params": group["params"]}
+            for saved_group, group in zip(saved, self.param_groups, strict=True)
+        ]
         self._load_extra_state(state_dict)
 
 
@@ -311,9 +369,7 @@ class RMSprop(KerasOptimizer):
             torch._foreach_add_(avg, grads, alpha=1 - rho)
             torch._foreach_add_(denom, torch._foreach_mul(avg, avg), alpha=-1)
         torch._foreach_sqrt_(denom)
-        increments: tuple[Tensor, ...] | list[Tensor] = torch._foreach_div(
-            torch._foreach_mul(grads, s.lr_cast), denom
-        )
+        increments: tuple[Tensor, ...] | list[Tensor] = torch._foreach_div(torch._foreach_mul(grads, s.lr_cast), denom)
         if momentum > 0:
             mom = self._buffers(params, "momentum")
             torch._foreach_mul_(mom, momentum)

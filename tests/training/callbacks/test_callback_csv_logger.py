@@ -31,15 +31,11 @@ def test_format_by_hand(make_trainer: Any, run: Any) -> None:
     )
     # without validation, Keras still adds val_ columns, filled with NA
     run(CSVLogger("sub/log.csv", separator=";"), trainer, NO_VAL[:1])
-    assert text(trainer.root / "sub" / "log.csv") == (
-        "epoch;loss;mae;val_loss;val_mae\r\n0;0.5;0.25;NA;NA\r\n"
-    )
+    assert text(trainer.root / "sub" / "log.csv") == ("epoch;loss;mae;val_loss;val_mae\r\n0;0.5;0.25;NA;NA\r\n")
 
 
 @pytest.mark.keras
-@pytest.mark.parametrize(
-    ("seq", "separator"), [(WITH_VAL, ","), (NO_VAL, ","), (WITH_VAL, "\t"), (NO_VAL, ";")]
-)
+@pytest.mark.parametrize(("seq", "separator"), [(WITH_VAL, ","), (NO_VAL, ","), (WITH_VAL, "\t"), (NO_VAL, ";")])
 def test_equals_keras_output(
     keras: Any, make_trainer: Any, keras_model: Any, run: Any, seq: Any, separator: str
 ) -> None:
@@ -75,9 +71,7 @@ def test_rows_are_on_disk_after_each_epoch(make_trainer: Any) -> None:
 
 @pytest.mark.parametrize("begin", [True, False])
 @pytest.mark.parametrize("cut", [0, 1, 2])
-def test_resume_cuts_rows_past_the_state_and_continues(
-    make_trainer: Any, run: Any, cut: int, begin: bool
-) -> None:
+def test_resume_cuts_rows_past_the_state_and_continues(make_trainer: Any, run: Any, cut: int, begin: bool) -> None:
     seq = [*WITH_VAL, {"loss": 0.6, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.7}]
     whole = make_trainer()
     run(CSVLogger("whole.log"), whole, seq)

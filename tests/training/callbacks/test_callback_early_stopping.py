@@ -160,9 +160,7 @@ def test_matches_keras_on_random_traces(make_trainer: Any, keras_model: Any, run
 
 @pytest.mark.parametrize("cut", [1, 3, 5])
 @pytest.mark.parametrize("load_first", [True, False])
-def test_resume_from_json_state_equals_uninterrupted(
-    make_trainer: Any, run: Any, cut: int, load_first: bool
-) -> None:
+def test_resume_from_json_state_equals_uninterrupted(make_trainer: Any, run: Any, cut: int, load_first: bool) -> None:
     seq = losses(1.0, 0.8, 0.85, 0.7, 0.75, 0.72, 0.6, 0.65)
     kw: dict[str, Any] = {"patience": 2, "min_delta": 0.02, "mode": "min"}
     whole = EarlyStopping(**kw)

@@ -72,8 +72,6 @@ def locate_error(err: ConfigError, index: int, prefix: str = "fit.callbacks") ->
     training) use this to turn them into full config keys.
     """
     base = f"{prefix}[{index}]"
-    problems = [
-        Problem(p.message, f"{base}.{p.key}" if p.key else base, p.where, p.hint) for p in err.problems
-    ]
+    problems = [Problem(p.message, f"{base}.{p.key}" if p.key else base, p.where, p.hint) for p in err.problems]
     first = problems[0]
     return ConfigError(first.message, key=first.key, hint=first.hint, problems=problems)

@@ -80,9 +80,7 @@ class EarlyStopping(Callback):
             self.messages.append(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
             if self.verbose > 0:
-                self.messages.append(
-                    f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}."
-                )
+                self.messages.append(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.trainer.set_weights(self.best_weights)
 
     def state_dict(self) -> dict[str, Any]:

@@ -36,9 +36,7 @@ class LearningRateScheduler(Callback):
             return
         self.trainer.learning_rate = float(lr)
         if self.verbose > 0:
-            self.messages.append(
-                f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}."
-            )
+            self.messages.append(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {float(lr)}.")
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         # Keras adds the rate in use to the epoch's logs (and so to the history).

@@ -29,9 +29,7 @@ def parse_template(template: str) -> list[Piece]:
     try:
         raw = list(string.Formatter().parse(template))
     except ValueError as err:
-        raise ConfigError(
-            f"expected a filepath template, received {template!r}: {err}", key="filepath"
-        ) from None
+        raise ConfigError(f"expected a filepath template, received {template!r}: {err}", key="filepath") from None
     pieces: list[Piece] = []
     for literal, name, spec, conversion in raw:
         bad_conversion = conversion is not None and conversion not in _CONVERSIONS
@@ -56,8 +54,7 @@ def render_template(pieces: list[Piece], values: dict[str, Any], template: str) 
         if name not in values:
             guess = did_you_mean(name, values)
             raise ConfigError(
-                f"filepath {template!r} uses {{{name}}}, which is not in the logs; "
-                f"available: {', '.join(values)}",
+                f"filepath {template!r} uses {{{name}}}, which is not in the logs; available: {', '.join(values)}",
                 key="filepath",
                 hint=f"did you mean {{{guess}}}?" if guess else None,
             )
@@ -90,8 +87,7 @@ class ModelCheckpoint(Callback):
     ) -> None:
         if save_freq != "epoch":
             raise ConfigError(
-                f"expected save_freq 'epoch', received {save_freq!r}: saving every N batches "
-                "is not supported yet",
+                f"expected save_freq 'epoch', received {save_freq!r}: saving every N batches is not supported yet",
                 key="save_freq",
                 hint="use save_freq: epoch",
             )

@@ -72,8 +72,7 @@ class Monitor:
         direction = metric_direction(self.monitor, known if isinstance(known, Mapping) else None)
         if direction is None:
             raise ConfigError(
-                f"{self.owner} cannot tell whether {self.monitor!r} should be minimised or "
-                "maximised with mode 'auto'",
+                f"{self.owner} cannot tell whether {self.monitor!r} should be minimised or maximised with mode 'auto'",
                 key="mode",
                 hint="set mode: min or mode: max",
             )
