@@ -76,10 +76,9 @@ def default_threads() -> int:
     with any other busy process slowed down 100x here, while 1 thread lost only ~1.3x on an idle
     machine. So small machines get 1 thread; big ones get most cores without oversubscribing.
     """
-    import os
+    from trainctl.host import cpu_cores
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores - 1, 8))
+    return max(1, min(cpu_cores() - 1, 8))
 
 
 def resolved_yaml(cfg: Any) -> str:

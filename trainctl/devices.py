@@ -7,16 +7,15 @@ agree: mixed precision is CUDA-only, host-to-GPU copies go through pinned memory
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from trainctl.errors import ConfigError
+from trainctl.host import cpu_cores, cpu_model, host_memory_mb
 
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")  # Lightning's names
 _AMP_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -37,33 +36,9 @@ class DeviceInfo:
         return asdict(self)
 
 
-def cpu_cores() -> int:
-    """Cores this process may use (its affinity mask, which containers and taskset narrow)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "cpu"
-
-
-def _host_memory_mb() -> int | None:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def list_devices() -> list[DeviceInfo]:
     """The CPU first, then every CUDA device torch sees."""
-    found = [DeviceInfo("cpu", _cpu_model(), _host_memory_mb(), torch.get_num_threads(), cpu_cores())]
+    found = [DeviceInfo("cpu", cpu_model(), host_memory_mb(), torch.get_num_threads(), cpu_cores())]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)

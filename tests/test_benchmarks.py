@@ -1,0 +1,79 @@
+"""The benchmark harness: its configs validate, its statistics are the documented ones, and its
+hand-written loop runs the number of steps per epoch the harness divides by."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from trainctl.config import load_config
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run = _module("run")
+
+
+def _sample(*epochs: float) -> dict[str, Any]:
+    """One process's record; its first epoch (99 s) is the warm-up the harness drops."""
+    return {
+        "epoch_times": [99.0, *epochs],
+        "rss_mb": 100.0,
+        "first_step_s": 1.0,
+        "process_s": 5.0,
+        "steps_per_epoch": 10,
+    }
+
+
+@pytest.mark.parametrize("path", sorted(BENCH.glob("configs/*.yaml")), ids=lambda p: p.stem)
+def test_benchmark_configs_validate_and_name_their_command(path: Path) -> None:
+    load_config(path)
+    assert path.read_text().splitlines()[0].startswith(f"# trainctl train benchmarks/configs/{path.name}")
+    assert path.stem in run.EPOCHS and path.stem in run.STEPS
+
+
+def test_epoch_ratio_is_the_median_of_per_repetition_ratios() -> None:
+    ours = [_sample(2.0, 2.2), _sample(4.0, 4.0), _sample(1.1, 1.1)]  # process medians 2.1, 4.0, 1.1
+    hand = [_sample(2.0, 2.0), _sample(2.0, 2.0), _sample(1.0, 1.0)]  # 2.0, 2.0, 1.0
+    stats = run.summarize(ours, hand)
+    assert stats["epoch_ratio"] == pytest.approx(1.1)  # median of 1.05, 2.0, 1.1
+    assert stats["epoch_s"] == pytest.approx(2.1)  # pooled: 1.1, 1.1, 2.0, 2.2, 4.0, 4.0
+    assert (stats["epoch_min"], stats["epoch_max"]) == (1.1, 4.0)  # the warm-up epochs are gone
+    assert stats["steps_per_s"] == pytest.approx(10 / 2.1)
+
+
+def test_a_side_skipped_in_a_repetition_pairs_only_where_it_ran() -> None:
+    hand = [_sample(2.0), _sample(1.0), _sample(1.0)]
+    stats = run.summarize([_sample(3.0), None, None], hand)
+    assert stats["epoch_ratio"] == pytest.approx(1.5)
+    assert stats["n"] == 1
+
+
+@pytest.mark.parametrize("workload", ["tiny", "lstm"])  # the two that need no dataset
+def test_hand_loop_runs_the_steps_the_harness_counts(workload: str) -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "hand_loop.py"), workload, "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["steps_per_epoch"] == run.STEPS[workload]
+    assert len(result["epoch_times"]) == 1 and math.isfinite(result["logs"]["loss"])
