@@ -100,7 +100,9 @@ def test_devices_help() -> None:
     assert heavy_in(result["modules"]) == []
 
 
-@pytest.mark.parametrize("module", ["trainctl", "trainctl.config", "trainctl.config.schema", "trainctl.model.shapes", "trainctl.host"])
+@pytest.mark.parametrize(
+    "module", ["trainctl", "trainctl.config", "trainctl.config.schema", "trainctl.model.shapes", "trainctl.host"]
+)
 def test_light_modules_import_nothing_heavy(module: str) -> None:
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
     proc = subprocess.run(
