@@ -60,6 +60,12 @@ class StepInfo:
         return float(self.f(value))
 
 
+def _decay_(buffers: list[Tensor], values: list[Tensor] | tuple[Tensor, ...], rate: float) -> None:
+    """Keras's moving averages, in place: ``buffer = rate * buffer + (1 - rate) * value``."""
+    torch._foreach_mul_(buffers, rate)
+    torch._foreach_add_(buffers, values, alpha=1 - rate)
+
+
 class KerasOptimizer:
     """Base class: common Keras arguments, clipping, weight decay, ``iterations`` and the lr.
 
@@ -260,8 +266,9 @@ class KerasOptimizer:
                 key="compile.optimizer",
             )
         saved = state_dict["param_groups"]
-        if [len(g["params"]) for g in saved] != [len(g["params"]) for g in self.param_groups]:
-            raise ValueError("the saved optimizer state has different parameter groups than this model")
+        sizes = ([len(g["params"]) for g in self.param_groups], [len(g["params"]) for g in saved])
+        if sizes[0] != sizes[1]:
+            raise ValueError(f"expected parameter groups of sizes {sizes[0]}, received {sizes[1]} in the saved state")
         by_index = {
             i: p
             for saved_group, group in zip(saved, self.param_groups, strict=True)
@@ -318,10 +325,8 @@ class Adam(KerasOptimizer):
         alpha = s.scalar(f(s.lr) * np.sqrt(1 - f(b2) ** t) / (1 - f(b1) ** t))
         m = self._buffers(params, "momentum")
         v = self._buffers(params, "velocity")
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_add_(v, torch._foreach_mul(grads, grads), alpha=1 - b2)
+        _decay_(m, grads, b1)
+        _decay_(v, torch._foreach_mul(grads, grads), b2)
         if group["amsgrad"]:
             v_hat = self._buffers(params, "velocity_hat")
             torch._foreach_maximum_(v_hat, v)
@@ -360,13 +365,11 @@ class RMSprop(KerasOptimizer):
     def _update(self, group: Group, params: list[Tensor], grads: list[Tensor], s: StepInfo) -> None:
         rho, eps, momentum = float(group["rho"]), float(group["epsilon"]), float(group["momentum"])
         v = self._buffers(params, "velocity")
-        torch._foreach_mul_(v, rho)
-        torch._foreach_add_(v, torch._foreach_mul(grads, grads), alpha=1 - rho)
+        _decay_(v, torch._foreach_mul(grads, grads), rho)
         denom = torch._foreach_add(v, eps)
         if group["centered"]:
             avg = self._buffers(params, "average_gradient")
-            torch._foreach_mul_(avg, rho)
-            torch._foreach_add_(avg, grads, alpha=1 - rho)
+            _decay_(avg, grads, rho)
             torch._foreach_add_(denom, torch._foreach_mul(avg, avg), alpha=-1)
         torch._foreach_sqrt_(denom)
         increments: tuple[Tensor, ...] | list[Tensor] = torch._foreach_div(torch._foreach_mul(grads, s.lr_cast), denom)
@@ -400,13 +403,11 @@ class Adadelta(KerasOptimizer):
         rho, eps = float(group["rho"]), float(group["epsilon"])
         acc_g = self._buffers(params, "accumulated_grad")
         acc_d = self._buffers(params, "accumulated_delta_var")
-        torch._foreach_mul_(acc_g, rho)
-        torch._foreach_add_(acc_g, torch._foreach_mul(grads, grads), alpha=1 - rho)
+        _decay_(acc_g, torch._foreach_mul(grads, grads), rho)
         rms_d = torch._foreach_sqrt(torch._foreach_add(acc_d, eps))
         rms_g = torch._foreach_sqrt(torch._foreach_add(acc_g, eps))
         delta = torch._foreach_div(torch._foreach_mul(rms_d, grads), rms_g)  # minus Keras's delta
-        torch._foreach_mul_(acc_d, rho)
-        torch._foreach_add_(acc_d, torch._foreach_mul(delta, delta), alpha=1 - rho)
+        _decay_(acc_d, torch._foreach_mul(delta, delta), rho)
         torch._foreach_add_(params, delta, alpha=-s.lr_cast)
 
 
@@ -420,8 +421,7 @@ class Adamax(KerasOptimizer):
         correction = s.scalar(1 - s.f(b1) ** s.f(s.t))
         m = self._buffers(params, "momentum")
         u = self._buffers(params, "norm")
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
+        _decay_(m, grads, b1)
         torch._foreach_mul_(u, b2)
         torch._foreach_maximum_(u, torch._foreach_abs(grads))
         denom = torch._foreach_mul(torch._foreach_add(u, eps), correction)
@@ -454,10 +454,8 @@ class Nadam(KerasOptimizer):
             self._next_u_product = float(u_prod)
         m = self._buffers(params, "momentum")
         v = self._buffers(params, "velocity")
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_add_(v, torch._foreach_mul(grads, grads), alpha=1 - b2)
+        _decay_(m, grads, b1)
+        _decay_(v, torch._foreach_mul(grads, grads), b2)
         m_hat = torch._foreach_div(torch._foreach_mul(m, s.scalar(u_next)), s.scalar(1 - u_prod_next))
         g_part = torch._foreach_div(torch._foreach_mul(grads, s.scalar(1 - u_t)), s.scalar(1 - u_prod))
         torch._foreach_add_(m_hat, g_part)
