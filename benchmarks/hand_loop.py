@@ -1,29 +1,20 @@
 """Baseline (b): the minimal hand-written PyTorch loop doing the same work as a trainctl config.
 
 Same data, model, Keras initialisation (glorot_uniform kernels, zero biases), optimizer, batch size,
-per-epoch shuffle, metric and end-of-epoch validation. It reads its data with numpy on its own,
-so it shares no code with trainctl. Prints one JSON line: epoch times, first-step time.
+per-epoch shuffle, metric and end-of-epoch validation. It reads MNIST through ``mnist.py``, the
+numpy reader every benchmark side shares, and shares no code with trainctl. Prints one JSON line:
+epoch times, first-step time.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
-import os
 import time
-from pathlib import Path
 
-import numpy as np
+import mnist
 import torch
 from torch import nn
-
-
-def idx(path: Path) -> np.ndarray:
-    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
 def keras_dense(n_in: int, n_out: int) -> nn.Linear:
@@ -35,10 +26,7 @@ def keras_dense(n_in: int, n_out: int) -> nn.Linear:
 
 
 def mlp_data() -> tuple[torch.Tensor, ...]:
-    root = Path(os.environ["TRAINCTL_DATA_DIR"]) / "mnist"
-    x = torch.from_numpy(idx(root / "train-images-idx3-ubyte.gz").reshape(-1, 784).astype(np.float32) / 255.0)
-    y = torch.from_numpy(idx(root / "train-labels-idx1-ubyte.gz").astype(np.int64))
-    y = torch.nn.functional.one_hot(y, 10).float()
+    x, y = (torch.from_numpy(a) for a in mnist.mlp_arrays())
     split = int(len(x) * 0.8)  # Keras validation_split: the last 20 % before shuffling
     return x[:split], y[:split], x[split:], y[split:]
 
@@ -63,10 +51,9 @@ def run_mlp(epochs: int) -> dict:
 
 
 def cnn_data() -> tuple[torch.Tensor, ...]:
-    root = Path(os.environ["TRAINCTL_DATA_DIR"]) / "mnist"
-    images = idx(root / "train-images-idx3-ubyte.gz")[:12000]
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)  # NCHW, as torch code is written
-    y = torch.from_numpy(idx(root / "train-labels-idx1-ubyte.gz")[:12000].astype(np.int64))
+    images, labels = mnist.cnn_arrays()
+    x = torch.from_numpy(images).unsqueeze(1)  # NCHW, as torch code is written
+    y = torch.from_numpy(labels)
     split = int(len(x) * 0.8)
     return x[:split], y[:split], x[split:], y[split:]
 

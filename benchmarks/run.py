@@ -95,38 +95,26 @@ def run_script(script: str, workload: str, threads: int, env: dict[str, str], py
 _CACHE = Path(tempfile.gettempdir()) / "trainctl-bench"
 
 
-def cnn_npz(env: dict[str, str]) -> Path:
-    """The first 12k MNIST training images as an npz (the same rows the hand loop reads)."""
-    import numpy as np
-
-    sys.path.insert(0, str(HERE))
-    from hand_loop import idx
-
-    target = _CACHE / "cnn.npz"
+def _cached(name: str, code: str, env: dict[str, str]) -> Path:
+    """``_CACHE/name``, built once by ``code`` (given the target path as ``out``) in a child process:
+    a child's peak RSS starts at its parent's, so this harness never holds the arrays (or torch)."""
+    target = _CACHE / name
     if not target.exists():
-        root = Path(env["TRAINCTL_DATA_DIR"]) / "mnist"
         _CACHE.mkdir(exist_ok=True)
-        np.savez(
-            target,
-            x_train=idx(root / "train-images-idx3-ubyte.gz")[:12000],
-            y_train=idx(root / "train-labels-idx1-ubyte.gz")[:12000].astype(np.int64),
-        )
+        script = f"import sys, numpy as np, mnist; out = sys.argv[1]; {code}"
+        subprocess.run([sys.executable, "-c", script, str(target)], check=True, env=env, cwd=HERE)
     return target
+
+
+def cnn_npz(env: dict[str, str]) -> Path:
+    """The cnn workload's MNIST rows as an npz (the same rows the hand loop reads)."""
+    code = "r = mnist.CNN_ROWS; np.savez(out, x_train=mnist.train_images()[:r], y_train=mnist.train_labels()[:r])"
+    return _cached("cnn.npz", code, env)
 
 
 def predict_inputs(env: dict[str, str]) -> tuple[Path, Path]:
     """A trained MNIST-MLP run (a short smoke run is enough) and all 70k MNIST images as float32 .npy."""
-    _CACHE.mkdir(exist_ok=True)
-    x_path = _CACHE / "x70k.npy"
-    if not x_path.exists():
-        # built in a child process: a child's peak RSS starts at its parent's, so this harness stays small
-        code = (
-            "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); from hand_loop import idx; "
-            "from pathlib import Path; root = Path(sys.argv[2]) / 'mnist'; "
-            "x = np.concatenate([idx(root / f'{p}-images-idx3-ubyte.gz') for p in ('train', 't10k')]); "
-            "np.save(sys.argv[3], x.reshape(-1, 784).astype(np.float32))"
-        )
-        subprocess.run([sys.executable, "-c", code, str(HERE), env["TRAINCTL_DATA_DIR"], str(x_path)], check=True)
+    x_path = _cached("x70k.npy", "np.save(out, mnist.all_images().reshape(-1, 784).astype(np.float32))", env)
     runs = _CACHE / "runs"
     found = sorted(runs.glob("bench_mlp-*")) if runs.exists() else []
     if not found:

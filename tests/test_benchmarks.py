@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -65,15 +66,58 @@ def test_a_side_skipped_in_a_repetition_pairs_only_where_it_ran() -> None:
     assert stats["n"] == 1
 
 
-@pytest.mark.parametrize("workload", ["tiny", "lstm"])  # the two that need no dataset
-def test_hand_loop_runs_the_steps_the_harness_counts(workload: str) -> None:
+@pytest.mark.parametrize(
+    ("script", "workload"),
+    [("hand_loop.py", "tiny"), ("hand_loop.py", "lstm"), ("keras_loop.py", "tiny")],  # those needing no dataset
+)
+def test_each_side_runs_the_steps_the_harness_counts(script: str, workload: str) -> None:
+    if script == "keras_loop.py":
+        pytest.importorskip("keras")
     out = subprocess.run(
-        [sys.executable, str(BENCH / "hand_loop.py"), workload, "--epochs", "1"],
+        [sys.executable, str(BENCH / script), workload, "--epochs", "1"],
         capture_output=True,
         text=True,
         check=True,
         timeout=300,
+        cwd=BENCH,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["steps_per_epoch"] == run.STEPS[workload]
-    assert len(result["epoch_times"]) == 1 and math.isfinite(result["logs"]["loss"])
+    assert len(result["epoch_times"]) == 1 and result["first_step_at"] > 0
+    if script == "hand_loop.py":
+        assert math.isfinite(result["logs"]["loss"])
+
+
+def test_the_harness_imports_no_torch() -> None:
+    """Linux keeps ru_maxrss across exec: a harness holding torch would inflate every child's peak RSS."""
+    code = "import sys, runpy; sys.argv = ['run.py', '--help']; sys.path.insert(0, 'benchmarks')\n"
+    code += "try:\n    runpy.run_path('benchmarks/run.py', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+    code += "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numpy', 'keras'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=BENCH.parent)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_cnn_rows_are_built_in_a_child_and_match_mnist(tmp_path: Path, shared_datasets: Path) -> None:
+    """The harness caches the cnn rows without importing torch or holding the arrays itself."""
+    code = (
+        "import json, os, runpy, sys; from pathlib import Path; sys.path.insert(0, 'benchmarks')\n"
+        "cnn_npz = runpy.run_path('benchmarks/run.py')['cnn_npz']\n"
+        f"cnn_npz.__globals__['_CACHE'] = Path({str(tmp_path)!r})\n"
+        f"path = cnn_npz({{**os.environ, 'TRAINCTL_DATA_DIR': {str(shared_datasets)!r}}})\n"
+        "print(json.dumps([str(path), sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numpy'})]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=BENCH.parent)
+    path, heavy = json.loads(out.stdout.strip().splitlines()[-1])
+    assert heavy == []
+    import numpy as np
+
+    from trainctl.data.idx import read_images_labels
+
+    images, labels = read_images_labels(
+        shared_datasets / "mnist" / "train-images-idx3-ubyte.gz",
+        shared_datasets / "mnist" / "train-labels-idx1-ubyte.gz",
+    )
+    with np.load(path) as saved:
+        np.testing.assert_array_equal(saved["x_train"], images[:12000])
+        np.testing.assert_array_equal(saved["y_train"], labels[:12000])
