@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -20,6 +21,15 @@ def shared_datasets() -> Path:
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip("../shared/datasets is not present")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def keras() -> ModuleType:
+    """Real Keras 3 on the torch backend (the ``test`` extra), the reference many tests compare to."""
+    module = pytest.importorskip("keras")
+    if module.backend.backend() != "torch":
+        pytest.skip("needs KERAS_BACKEND=torch")
+    return module
 
 
 @pytest.fixture

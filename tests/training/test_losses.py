@@ -24,11 +24,6 @@ def spec(value: Any) -> Any:
     return TypeAdapter(LossField).validate_python(value)
 
 
-@pytest.fixture(scope="module")
-def keras() -> Any:
-    return pytest.importorskip("keras")
-
-
 def keras_value(keras: Any, cls: str, y_true: np.ndarray, y_pred: np.ndarray, weight: Any, **kw: Any) -> np.ndarray:
     loss = getattr(keras.losses, cls)(**kw)
     out = loss(y_true, y_pred, sample_weight=weight)

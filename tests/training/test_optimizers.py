@@ -254,14 +254,6 @@ KERAS_CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def keras() -> Any:
-    keras = pytest.importorskip("keras")
-    if keras.backend.backend() != "torch":
-        pytest.skip("needs KERAS_BACKEND=torch")
-    return keras
-
-
 @pytest.mark.keras
 @pytest.mark.parametrize(("name", "kwargs"), KERAS_CASES)
 def test_matches_real_keras(keras: Any, name: str, kwargs: dict[str, Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -70,12 +69,6 @@ def make_trainer(tmp_path: Path) -> Any:
         return FakeTrainer(tmp_path, learning_rate)
 
     return make
-
-
-@pytest.fixture
-def keras() -> ModuleType:
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras")
 
 
 @pytest.fixture
