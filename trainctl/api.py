@@ -177,6 +177,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
             )
         val = test
 
+    prepare_preprocessing(model, x, seed)
     gen = torch.Generator()
     gen.manual_seed(seed)
     trainer = Trainer(
@@ -196,6 +197,16 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
         precision=cfg.fit.precision,
     )
     return Prepared(trainer, Split(x, y, w), val, test, [m.name for m in metrics], ds)
+
+
+def prepare_preprocessing(model: Any, x: Any, seed: int) -> None:
+    """Seed the augmentation layers from the run's seed, and adapt Normalization layers on the
+    training rows (in chunks, so a streaming source can feed it the same way)."""
+    from trainctl.model.preprocess import adapt_normalization, chunks, has_preprocessing, seed_augmentation
+
+    if has_preprocessing(model):
+        seed_augmentation(model, seed)
+        adapt_normalization(model, chunks(x))
 
 
 def check_input(model: Any, data_shape: tuple[int, ...]) -> None:

@@ -23,6 +23,9 @@ OURS_ONLY = {"name", "trainable", "input_shape", "batch_input_shape", "input_dim
 DELIBERATE = {
     ("ModelCheckpoint", "filepath"),  # optional, defaults into the run folder
     ("CSVLogger", "filename"),  # same
+    ("Normalization", "axis"),
+    ("RandomBrightness", "data_format"),  # Keras takes it through **kwargs (default channels_last)
+    ("RandomContrast", "data_format"),  # Keras's -1, kept as the tuple (-1,) that Keras itself stores and saves
 }
 
 MINIMAL_BASE: dict[str, Any] = {

@@ -275,4 +275,4 @@ class Reshape(LayerSpec):
 
 
 # the other layer families register themselves in LAYERS when imported (before the union is built)
-from trainctl.config import layers_conv, layers_norm, layers_seq  # noqa: E402, F401
+from trainctl.config import layers_conv, layers_norm, layers_preprocess, layers_seq  # noqa: E402, F401

@@ -94,9 +94,10 @@ def _all_rules() -> dict[str, Rule]:
     # one table per layer family, each in its own module (pure Python, like this one)
     from trainctl.model.shapes_conv import CONV_RULES
     from trainctl.model.shapes_norm import NORM_RULES
+    from trainctl.model.shapes_preprocess import PREPROCESS_RULES
     from trainctl.model.shapes_seq import SEQ_RULES
 
-    return {**CORE_RULES, **CONV_RULES, **NORM_RULES, **SEQ_RULES}
+    return {**CORE_RULES, **CONV_RULES, **NORM_RULES, **SEQ_RULES, **PREPROCESS_RULES}
 
 
 # Keras's automatic names: snake_case of the class, numbered per model (dense, dense_1, ...)

@@ -63,6 +63,8 @@ def native_keys(info: list[LayerInfo]) -> list[str]:
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
+    if not t.is_floating_point():  # integer variables (Normalization's count) keep their dtype, as Keras
+        return t.detach().to("cpu").numpy()
     return t.detach().to("cpu", torch.float32).numpy()
 
 
@@ -296,4 +298,4 @@ def load_weights_h5(model: Sequential, path: Path) -> None:
         raise ArtifactError(f"{label}: the file is truncated or corrupt ({exc})") from None
     with torch.no_grad():
         for tensor, arr in pairs:
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
+            tensor.copy_(torch.from_numpy(np.array(arr, order="C")))  # 0-d stays 0-d (Normalization's count)

@@ -26,6 +26,7 @@ from trainctl.model.shapes import AUTO_NAMES, infer, snake
 from trainctl.serialization.codec import LayerCodec
 from trainctl.serialization.codecs_conv import CONV_CODECS
 from trainctl.serialization.codecs_norm import NORM_CODECS
+from trainctl.serialization.codecs_preprocess import PREPROCESS_CODECS
 from trainctl.serialization.codecs_seq import SEQ_CODECS
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ CORE_CODECS: dict[str, LayerCodec] = {
     "Reshape": LayerCodec(("target_shape",)),
 }
 
-CODECS: dict[str, LayerCodec] = {**CORE_CODECS, **CONV_CODECS, **NORM_CODECS, **SEQ_CODECS}
+CODECS: dict[str, LayerCodec] = {**CORE_CODECS, **CONV_CODECS, **NORM_CODECS, **SEQ_CODECS, **PREPROCESS_CODECS}
 
 # Keras options trainctl does not implement: written with this value, read back only at it.
 UNSUPPORTED_DEFAULTS: dict[str, Any] = {

@@ -15,7 +15,12 @@ from trainctl.errors import ArtifactError
 def trainer_state(trainer: Any) -> dict[str, Any]:
     import torch
 
+    from trainctl.model.preprocess import generator_states
+
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainer.generator.get_state()}
+    augment = generator_states(trainer.model)  # augmentation layers' own generators
+    if augment:
+        rng["augment"] = augment
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {
@@ -33,6 +38,8 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
 
 def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None:
     import torch
+
+    from trainctl.model.preprocess import generator_states, set_generator_states
 
     try:
         trainer.model.load_state_dict(state["model"])
@@ -52,6 +59,8 @@ def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None
             trainer.scaler.load_state_dict(state["grad_scaler"])  # 16-mixed: the loss scale it reached
         torch.set_rng_state(state["rng"]["torch"])
         trainer.generator.set_state(state["rng"]["shuffle"])
+        if "augment" in state["rng"] or generator_states(trainer.model):
+            set_generator_states(trainer.model, state["rng"].get("augment", {}))
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     except (KeyError, RuntimeError, ValueError) as exc:
