@@ -13,7 +13,7 @@ from trainctl.config import load_config
 
 ALL = sorted(CONFIGS.glob("*.yaml"))
 SMALL = ["digits_quickstart", "linear_regression", "nonlinear_regression", "xor"]
-NEEDS_IDX = ["mnist_mlp", "fashion_mnist"]
+NEEDS_IDX = ["mnist_mlp", "fashion_mnist", "fashion_mnist_augment"]
 
 
 def test_there_are_configs() -> None:

@@ -151,8 +151,7 @@ CASES: dict[str, tuple[str, Callable[[], list[Any]]]] = {
         ],
     ),
 }
-# Keras's legacy .h5 config reader fails on RandomBrightness's value_range (notes §6.2), and on `axis` lists
-NO_LOAD_MODEL = {"augment", "normalize_axes"}
+NO_LOAD_MODEL = {"normalize_axes"}
 
 
 def ours(key: str) -> Sequential:
