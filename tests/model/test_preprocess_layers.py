@@ -512,3 +512,27 @@ def test_image_layers_refuse_flat_input() -> None:
     with pytest.raises(ConfigError) as err:
         build_model(load_config(None, text=HEAD + "    - {type: RandomFlip, input_shape: [8]}\n").config.model)
     assert "expected images of rank 4" in err.value.render() and "Reshape" in err.value.render()
+
+
+def test_random_crop_json_from_keras_round_trips() -> None:
+    """Keras draws and saves a seed for a RandomCrop built without one; it comes back as given."""
+    keras.backend.clear_session(free_memory=False)
+    km = keras.Sequential([keras.Input((9, 7, 2)), L.RandomCrop(5, 4), L.GlobalAveragePooling2D()], name="sequential")
+    keras_json = json.loads(km.to_json())
+    keras_json.pop("compile_config")
+    model = build_model(model_spec_from_json(km.to_json()))
+    assert model.layers[0].seed == km.layers[0].seed is not None
+    assert json.loads(model_to_json(model)) == strip(keras_json)
+
+
+def test_augmentation_leaves_the_global_torch_rng_alone() -> None:
+    """Dropout and initializers draw from torch's global RNG; the augmentation layers never do."""
+    text = HEAD + AUG + "".join(
+        f"    - {s}\n"
+        for s in ("{type: RandomFlip}", "{type: RandomRotation, factor: 0.2}", "{type: RandomContrast, factor: 0.2}",
+                  "{type: RandomCrop, height: 5, width: 5}")
+    )  # fmt: skip
+    model = build_model(load_config(None, text=text).config.model).train()
+    before = torch.get_rng_state()
+    model(_x())
+    assert torch.equal(torch.get_rng_state(), before)

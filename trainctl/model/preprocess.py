@@ -217,11 +217,15 @@ class RandomLayer(KerasLayer):
     def infer(self, x: torch.Tensor) -> torch.Tensor:
         return x
 
+    host_params = False  # True: ``transform`` reads its parameters on the host (no device copy, no sync)
+
     def forward_pre(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self.infer(x)
         params = self.draw(int(x.shape[0]), self.size(x), self.generator)
-        return self.transform(x, {k: v.to(x.device, non_blocking=True) for k, v in params.items()})
+        if not self.host_params:
+            params = {k: v.to(x.device, non_blocking=True) for k, v in params.items()}
+        return self.transform(x, params)
 
 
 class RandomFlip(RandomLayer):
@@ -243,6 +247,8 @@ class RandomCrop(RandomLayer):
     """Training: one window for the whole batch, as Keras (the row is repeated so a slice of the
     parameters still holds it). Inference: the largest centred window of the target aspect ratio,
     resized to the target, as Keras documents (Keras 3.15 on torch returns the input, #21868)."""
+
+    host_params = True  # the window is a slice bound, read on the host
 
     def __init__(self, spec: Any, in_shape: Shape, name: str) -> None:
         super().__init__(spec, in_shape, name)
@@ -268,7 +274,7 @@ class RandomCrop(RandomLayer):
         start = params["start"]
         if len(start) == 0:
             return self.infer(x)
-        top, left = (int(v) for v in start[0].cpu())  # one window: the same in every row
+        top, left = (int(v) for v in start[0].tolist())  # one window: the same in every row
         if top < 0:
             return self.infer(x)
         hax, wax = (2, 3) if self.first else (1, 2)
@@ -289,6 +295,27 @@ def _fix(index: torch.Tensor, size: int, fill_mode: str) -> torch.Tensor:
     if fill_mode == "reflect":  # (d c b a | a b c d | d c b a)
         return torch.div(_mirror(2 * index + 1, 2 * size + 1) - 1, 2, rounding_mode="floor")
     return index.clamp(0, size - 1)  # nearest; constant masks these out
+
+
+_GRID_PADDING = {"reflect": "reflection", "nearest": "border", "constant": "zeros"}
+
+
+def _grid_sample(
+    images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, fill_mode: str, fill_value: float
+) -> torch.Tensor:
+    """The fused torch kernel for bilinear sampling. With ``align_corners=False`` its reflection is
+    about the image border (Keras's ``reflect``), ``border`` repeats the edge (``nearest``), and
+    ``zeros`` plus ``fill_value`` times the missing weight is Keras's ``constant``."""
+    n, h, w, _ = images.shape
+    grid = torch.stack(((2.0 * cols + 1.0) / w - 1.0, (2.0 * rows + 1.0) / h - 1.0), dim=-1)
+    nchw = images.permute(0, 3, 1, 2)
+    mode = _GRID_PADDING[fill_mode]
+    out = F.grid_sample(nchw, grid, mode="bilinear", padding_mode=mode, align_corners=False)
+    if fill_mode == "constant" and fill_value != 0.0:
+        ones = torch.ones((n, 1, h, w), device=images.device, dtype=out.dtype)
+        inside = F.grid_sample(ones, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out = out + fill_value * (1.0 - inside)
+    return out.permute(0, 2, 3, 1)
 
 
 def affine_transform(
@@ -315,6 +342,9 @@ def affine_transform(
 
     rows = ys * col(4) + xs * col(3) + col(5)  # (n, h, w)
     cols = ys * col(1) + xs * col(0) + col(2)
+
+    if interpolation == "bilinear" and fill_mode in _GRID_PADDING:
+        return _grid_sample(images, rows, cols, fill_mode, fill_value)
 
     def nodes(coord: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         if interpolation == "nearest":
