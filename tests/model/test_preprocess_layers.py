@@ -536,3 +536,24 @@ def test_augmentation_leaves_the_global_torch_rng_alone() -> None:
     before = torch.get_rng_state()
     model(_x())
     assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize(("fill", "interp"), AFFINE)
+def test_affine_transform_equals_keras_ops_on_general_matrices(fill: str, interp: str) -> None:
+    """Random matrices with shear and large shifts (several reflections/wraps), odd sizes, 3 channels."""
+    rng = np.random.default_rng(len(fill) * 7 + len(interp))
+    images = rng.uniform(-3.0, 3.0, size=(5, 6, 11, 3)).astype("float32")
+    transform = np.zeros((5, 8), dtype="float32")
+    transform[:, :6] = rng.uniform(-1.5, 1.5, size=(5, 6)).astype("float32")
+    transform[:, 2] *= 10.0  # shifts well beyond the image
+    transform[:, 5] *= 10.0
+    transform[:, [0, 4]] += 1.0
+    want = keras.ops.convert_to_numpy(
+        keras.ops.image.affine_transform(
+            images, transform.copy(), interpolation=interp, fill_mode=fill, fill_value=-0.5
+        )
+    )
+    got = P.affine_transform(
+        torch.from_numpy(images), torch.from_numpy(transform), interpolation=interp, fill_mode=fill, fill_value=-0.5
+    ).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)  # nearest: the same pixels exactly
