@@ -345,6 +345,12 @@ def affine_transform(
 
     if interpolation == "bilinear" and fill_mode in _GRID_PADDING:
         return _grid_sample(images, rows, cols, fill_mode, fill_value)
+    if interpolation == "bilinear" and fill_mode == "wrap":
+        # one wrapped row and column appended, coordinates taken modulo the size: the seam between
+        # the last and first pixel interpolates as Keras's ``index % size`` does
+        padded = torch.cat([images, images[:, :1]], dim=1)
+        padded = torch.cat([padded, padded[:, :, :1]], dim=2)
+        return _grid_sample(padded, torch.remainder(rows, h), torch.remainder(cols, w), "nearest", 0.0)
 
     def nodes(coord: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         if interpolation == "nearest":
