@@ -202,11 +202,11 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
 def prepare_preprocessing(model: Any, x: Any, seed: int) -> None:
     """Seed the augmentation layers from the run's seed, and adapt Normalization layers on the
     training rows (in chunks, so a streaming source can feed it the same way)."""
-    from trainctl.model.preprocess import adapt_normalization, chunks, has_preprocessing, seed_augmentation
+    from trainctl.model.augment import seed_augmentation
+    from trainctl.model.preprocess import adapt_normalization, chunks
 
-    if has_preprocessing(model):
-        seed_augmentation(model, seed)
-        adapt_normalization(model, chunks(x))
+    seed_augmentation(model, seed)  # both are no-ops for a model without such layers
+    adapt_normalization(model, chunks(x))
 
 
 def check_input(model: Any, data_shape: tuple[int, ...]) -> None:

@@ -96,6 +96,7 @@ def test_register_rejects_duplicates_and_ambiguous_aliases() -> None:
 
 def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
     from trainctl.model import (
+        augment,
         conv,
         layers,
         norm,
@@ -120,6 +121,7 @@ def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
         norm.NORM_BUILDERS,
         recurrent.SEQ_BUILDERS,
         preprocess.PREPROCESS_BUILDERS,
+        augment.AUGMENT_BUILDERS,
     ]
     rule_tables = [
         shapes.CORE_RULES,

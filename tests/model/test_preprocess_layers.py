@@ -26,6 +26,7 @@ L = keras.layers
 from tests.model.test_norm_layers import HEAD, infer_keras, run, size, strip  # noqa: E402
 from trainctl.config import load_config  # noqa: E402
 from trainctl.errors import ConfigError  # noqa: E402
+from trainctl.model import augment as A  # noqa: E402, N812
 from trainctl.model import preprocess as P  # noqa: E402, N812
 from trainctl.model.sequential import Sequential, build_model  # noqa: E402
 from trainctl.model.shapes import infer  # noqa: E402
@@ -318,7 +319,7 @@ AUG = """
 """
 
 
-def _layer(spec: str, shape: tuple[int, ...] = (7, 9, 2)) -> P.RandomLayer:
+def _layer(spec: str, shape: tuple[int, ...] = (7, 9, 2)) -> A.RandomLayer:
     text = HEAD + f"    - {{type: InputLayer, shape: {list(shape)}}}\n    - {spec}\n"
     return build_model(load_config(None, text=text).config.model).layers[0]  # type: ignore[return-value]
 
@@ -460,22 +461,22 @@ def test_draws_follow_the_seed_and_the_generator_state() -> None:
 
     def trained(seed: int, batches: int = 2) -> list[torch.Tensor]:
         model = build_model(load_config(None, text=text).config.model).train()
-        P.seed_augmentation(model, seed)
+        A.seed_augmentation(model, seed)
         return [model(_x(seed=i)) for i in range(batches)]
 
     a, b, c = trained(1), trained(1), trained(2)
     assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     assert not torch.equal(a[0], c[0])
     model = build_model(load_config(None, text=text).config.model).train()
-    P.seed_augmentation(model, 1)
-    states = P.generator_states(model)
+    A.seed_augmentation(model, 1)
+    states = A.generator_states(model)
     assert set(states) == {"random_rotation", "random_flip"}
     first = model(_x(seed=0))
-    P.set_generator_states(model, states)  # rewinding replays the same draw
+    A.set_generator_states(model, states)  # rewinding replays the same draw
     assert torch.equal(model(_x(seed=0)), first)
     # a layer's own seed wins over the run's seed
     other = build_model(load_config(None, text=text).config.model)
-    P.seed_augmentation(other, 99)
+    A.seed_augmentation(other, 99)
     assert torch.equal(other.layers[1].generator.get_state(), build_model(model.spec).layers[1].generator.get_state())
 
 
@@ -553,7 +554,7 @@ def test_affine_transform_equals_keras_ops_on_general_matrices(fill: str, interp
             images, transform.copy(), interpolation=interp, fill_mode=fill, fill_value=-0.5
         )
     )
-    got = P.affine_transform(
+    got = A.affine_transform(
         torch.from_numpy(images), torch.from_numpy(transform), interpolation=interp, fill_mode=fill, fill_value=-0.5
     ).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)  # nearest: the same pixels exactly

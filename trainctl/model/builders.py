@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trainctl.model.augment import AUGMENT_BUILDERS
 from trainctl.model.conv import CONV_BUILDERS
 from trainctl.model.layers import CORE_BUILDERS, Builder
 from trainctl.model.norm import NORM_BUILDERS
@@ -14,4 +15,5 @@ BUILDERS: dict[str, Builder] = {
     **NORM_BUILDERS,
     **SEQ_BUILDERS,
     **PREPROCESS_BUILDERS,
+    **AUGMENT_BUILDERS,
 }

@@ -15,7 +15,7 @@ from trainctl.errors import ArtifactError
 def trainer_state(trainer: Any) -> dict[str, Any]:
     import torch
 
-    from trainctl.model.preprocess import generator_states
+    from trainctl.model.augment import generator_states
 
     rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainer.generator.get_state()}
     augment = generator_states(trainer.model)  # augmentation layers' own generators
@@ -39,7 +39,7 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
 def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None:
     import torch
 
-    from trainctl.model.preprocess import generator_states, set_generator_states
+    from trainctl.model.augment import generator_states, set_generator_states
 
     try:
         trainer.model.load_state_dict(state["model"])
