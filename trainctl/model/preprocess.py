@@ -187,7 +187,8 @@ PREPROCESS_BUILDERS: dict[str, Builder] = {
 
 
 class _Moments:
-    """Streaming mean and population variance over the reduced axes (Chan's merge, float64)."""
+    """Streaming mean and population variance over the reduced axes (Chan's merge, in float64;
+    float32 on MPS, which has no float64)."""
 
     def __init__(self, kept: tuple[int, ...]) -> None:
         self.kept = kept
@@ -196,7 +197,7 @@ class _Moments:
         self.m2: torch.Tensor | None = None
 
     def update(self, x: torch.Tensor) -> None:
-        x = x.detach().to(torch.float64)
+        x = x.detach().to(torch.float32 if x.device.type == "mps" else torch.float64)
         reduce = [d for d in range(x.dim()) if d not in self.kept]
         n_b = math.prod(int(x.shape[d]) for d in reduce)
         if n_b == 0:
