@@ -12,6 +12,7 @@ REQUIRED: dict[str, Any] = {
     "pool_size": 2, "n": 3, "dims": [2, 1],  # norm-family layers
     "filters": 2, "kernel_size": 3,  # conv-family layers
     "input_dim": 10, "output_dim": 4, "layer": {"type": "LSTM", "units": 4},  # seq-family layers
+    "axes": 1,  # Dot
     "initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9, "boundaries": [10],
     "values": [0.1, 0.01], "schedule": [0.1, 0.05], "kind": "linear", "name": "digits",
     "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l",

@@ -95,7 +95,18 @@ def test_register_rejects_duplicates_and_ambiguous_aliases() -> None:
 
 
 def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
-    from trainctl.model import conv, layers, norm, recurrent, shapes, shapes_conv, shapes_norm, shapes_seq
+    from trainctl.model import (
+        conv,
+        layers,
+        merge,
+        norm,
+        recurrent,
+        shapes,
+        shapes_conv,
+        shapes_merge,
+        shapes_norm,
+        shapes_seq,
+    )
     from trainctl.model.builders import BUILDERS
 
     names = set(FAMILIES["layers"].specs) - {"InputLayer"}
@@ -103,8 +114,20 @@ def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
     assert set(shapes.rules()) == names
     assert set(shapes.AUTO_NAMES) <= names
     # each name is implemented in exactly one family table
-    builder_tables = [layers.CORE_BUILDERS, conv.CONV_BUILDERS, norm.NORM_BUILDERS, recurrent.SEQ_BUILDERS]
-    rule_tables = [shapes.CORE_RULES, shapes_conv.CONV_RULES, shapes_norm.NORM_RULES, shapes_seq.SEQ_RULES]
+    builder_tables = [
+        layers.CORE_BUILDERS,
+        conv.CONV_BUILDERS,
+        norm.NORM_BUILDERS,
+        recurrent.SEQ_BUILDERS,
+        merge.MERGE_BUILDERS,
+    ]
+    rule_tables = [
+        shapes.CORE_RULES,
+        shapes_conv.CONV_RULES,
+        shapes_norm.NORM_RULES,
+        shapes_seq.SEQ_RULES,
+        shapes_merge.MERGE_RULES,
+    ]
     for tables in (builder_tables, rule_tables):
         assert sum(len(t) for t in tables) == len(names)
 

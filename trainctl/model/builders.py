@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from trainctl.model.conv import CONV_BUILDERS
 from trainctl.model.layers import CORE_BUILDERS, Builder
+from trainctl.model.merge import MERGE_BUILDERS
 from trainctl.model.norm import NORM_BUILDERS
 from trainctl.model.recurrent import SEQ_BUILDERS
 
-BUILDERS: dict[str, Builder] = {**CORE_BUILDERS, **CONV_BUILDERS, **NORM_BUILDERS, **SEQ_BUILDERS}
+BUILDERS: dict[str, Builder] = {**CORE_BUILDERS, **CONV_BUILDERS, **NORM_BUILDERS, **SEQ_BUILDERS, **MERGE_BUILDERS}
