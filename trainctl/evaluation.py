@@ -94,6 +94,18 @@ def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | No
     return LoadedRun(rd, cfg, info, pre, [str(n) for n in names] if names else None, model, dev)
 
 
+def require_loss(cfg: Any) -> None:
+    """Evaluating needs a loss; an imported Keras file saved uncompiled has none (predict does not)."""
+    if cfg.compile.loss is None:
+        raise ConfigError(
+            "expected a loss to evaluate with, received none: this run was imported from a Keras file "
+            "saved without one (uncompiled)",
+            key="compile.loss",
+            hint="import it again with --loss, e.g. `trainctl import model.json model.weights.h5 --out RUN "
+            "--loss sparse_categorical_crossentropy --metrics accuracy`",
+        )
+
+
 def _fmt(shape: tuple[Any, ...]) -> str:
     return f"{shape[0]} features per sample" if len(shape) == 1 else f"samples of shape {shape}"
 
@@ -254,6 +266,7 @@ def evaluate(
     ``<run>/eval/metrics.json`` (the only file evaluate writes), unless ``save`` is False.
     """
     lr = open_run(run, runs_dir=runs_dir, device=device)
+    require_loss(lr.config)
     where, x, y = _eval_data(lr, data)
     return _evaluate_arrays(lr, where, x, y, batch_size=batch_size, save=save)
 
@@ -268,6 +281,7 @@ def _evaluate_arrays(
     from trainctl.training.loop import Split, Trainer
 
     cfg, model = lr.config, lr.model
+    require_loss(cfg)
     check_samples(model, x.shape[1:], where)
     loss, metrics = compile_model(cfg.compile, model, tuple(y.shape))
     trainer = Trainer(
@@ -365,6 +379,7 @@ def evaluate_with_predictions(
 ) -> tuple[EvalResult, EvalPredictions]:
     """:func:`evaluate`, plus the targets and predictions behind its numbers (one load of the data)."""
     lr = open_run(run, runs_dir=runs_dir, device=device)
+    require_loss(lr.config)
     recorder = _RawRecorder(lr.preprocessor, REPORT_SAMPLES)
     lr.preprocessor = recorder
     try:
@@ -408,8 +423,9 @@ def _postprocess(lr: LoadedRun, mode: Mode) -> Any:
     """The function from the model's outputs to what ``mode`` asks for (on the device)."""
     import torch
 
-    spec = lr.config.compile.loss
-    act, loss, logits = lr.model.final_activation, spec.type, bool(spec.kwargs().get("from_logits"))
+    spec = lr.config.compile.loss  # None: an imported run saved without a loss
+    act = lr.model.final_activation
+    loss, logits = (spec.type, bool(spec.kwargs().get("from_logits"))) if spec is not None else (None, False)
     width = lr.model.output_shape[-1] if lr.model.output_shape else 1
     if mode == "raw":
         return lambda out: out

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from trainctl.config.base import LOSSES, METRICS, OPTIMIZERS, SCHEDULES, Family
+from trainctl.config.compile import Loss
 from trainctl.config.data import Data
 from trainctl.config.schema import CompileSpec, RunConfig
 from trainctl.errors import ArtifactError, ConfigError, Problem, TrainctlError
@@ -55,10 +56,18 @@ _KERAS_DEFAULTS: dict[str, Any] = {
 _RENAMED = {"lr": "learning_rate"}  # Keras 2 spellings
 
 
+class ImportedCompile(CompileSpec):
+    """An imported model's compile settings: the Keras file may have no loss (``to_json`` +
+    ``save_weights`` of an uncompiled model). Predict needs none; evaluate asks for one."""
+
+    loss: Loss | None = None  # type: ignore[valid-type]
+
+
 class ImportedConfig(RunConfig):
-    """``config.resolved.yaml`` of an imported run: a RunConfig whose ``data`` may be null."""
+    """``config.resolved.yaml`` of an imported run: a RunConfig whose ``data`` and loss may be null."""
 
     data: Data | None = None  # type: ignore[valid-type]
+    compile: CompileSpec | ImportedCompile  # type: ignore[assignment]  # the latter when the file had no loss
 
 
 def load_resolved(path: Path | str) -> LoadedConfig:
@@ -310,13 +319,17 @@ def compile_spec(
     metrics: Sequence[str] | None = None,
     optimizer: str | None = None,
     label: str = "training_config",
+    require_loss: bool = True,
 ) -> CompileSpec:
-    """Keras's training settings, with the command-line values winning. A loss is required."""
+    """Keras's training settings, with the command-line values winning. Without ``require_loss``
+    a file with no loss gives an :class:`ImportedCompile` whose loss is None."""
     from trainctl.config.loader import problems_from
 
     given = {k: v for k, v in (("loss", loss), ("metrics", metrics), ("optimizer", optimizer)) if v is not None}
     raw = _from_file(training, label, set(given)) if training else {}
     raw |= {k: list(v) if k == "metrics" else v for k, v in given.items()}
+    if "loss" not in raw and not require_loss:
+        return ImportedCompile.model_validate(raw)
     if "loss" not in raw:
         raise ConfigError(
             "expected --loss: the Keras file has no loss (the model was saved uncompiled), and evaluating needs one",
@@ -427,7 +440,7 @@ def _write_run(
 
     run = RunDir(tmp)
     model = source.model
-    save_keras_artifacts(model, tmp, training_config=training_config(cfg))
+    save_keras_artifacts(model, tmp, training_config=training_config(cfg) if cfg.compile.loss is not None else None)
     body = resolved_yaml(cfg)
     run.write_text(RunDir.RESOLVED, _header(source, ds is not None) + body)
     run.write_text(RunDir.CONFIG, _header(source, ds is not None) + body)
@@ -478,8 +491,12 @@ def import_keras(
     _check_out(out)
     source = read_keras_model(paths)
     label = source.files[0].name + (": training_config" if source.format == "h5" else ": compile_config")
-    comp = compile_spec(source.compile_config, loss=loss, metrics=metrics, optimizer=optimizer, label=label)
-    build_loss(comp.loss, source.model.final_activation)  # from_logits vs the last activation, now
+    comp = compile_spec(
+        source.compile_config, loss=loss, metrics=metrics, optimizer=optimizer, label=label,
+        require_loss=data_config is not None,  # the data check needs the loss; predict does not
+    )  # fmt: skip
+    if comp.loss is not None:
+        build_loss(comp.loss, source.model.final_activation)  # from_logits vs the last activation, now
     base = {"name": _run_name(out, name), "device": "auto", "model": source.model.spec, "compile": comp}
     ds: Any = None
     base_dir: Path | None = None
