@@ -464,17 +464,18 @@ def training_config(cfg: Any) -> dict[str, Any]:
 
 
 def render_summary(model: Any, *, width: int = 76, color: bool = False) -> str:
+    from trainctl.model.shapes_graph import summary_rows
     from trainctl.reporting.summary import summary_text
 
-    return summary_text(model.name, model.info, width=width, color=color)
+    return summary_text(model.name, summary_rows(model.graph), width=width, color=color)
 
 
 def summary(loaded: LoadedConfig) -> tuple[str, list[Any]]:
     """The model name and summary rows from the config alone: no torch, no data."""
-    from trainctl.model.shapes import infer
+    from trainctl.model.shapes_graph import build_graph, summary_rows
 
     try:
-        _, rows = infer(list(loaded.config.model.layers))
+        rows = summary_rows(build_graph(loaded.config.model))
     except TrainctlError as exc:
         exc.locate(loaded.where)
         raise

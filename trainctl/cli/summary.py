@@ -61,5 +61,6 @@ def summary(
         )
         return
     tty = sys.stdout.isatty()
-    width = min(88, shutil.get_terminal_size().columns - 4) if tty else 76
+    wide = any(getattr(r, "connected", None) is not None for r in rows)  # Keras: 108 with "Connected to"
+    width = min(108 if wide else 88, shutil.get_terminal_size().columns - 4) if tty else 76
     sys.stdout.write(summary_text(name, rows, width=width, color=tty))

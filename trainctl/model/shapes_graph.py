@@ -17,6 +17,14 @@ from trainctl.model.shapes import AUTO_NAMES, MERGE_TYPES, LayerInfo, Shape, for
 
 
 @dataclass(frozen=True)
+class SummaryRow(LayerInfo):
+    """A summary row of a Functional model: ``connected`` is Keras's "Connected to" cell
+    (``stem[0][0], block_conv2[0][0]``; ``-`` for an input), None in the 3-column layout."""
+
+    connected: str | None = None
+
+
+@dataclass(frozen=True)
 class GraphInput:
     """A model input (Keras's InputLayer)."""
 
@@ -113,6 +121,36 @@ class Graph:
                 op_depth[("input", i)] = 0
                 seen_ops[("input", i)] = -1
         return sorted(op_depth, key=lambda o: (-op_depth[o], seen_ops[o]))
+
+
+def summary_rows(graph: Graph) -> list[LayerInfo]:
+    """Keras's ``model.summary()`` rows: the layers of a Sequential; for a Functional model every
+    operation in ``model.layers`` order, InputLayers included, with "Connected to" unless the model
+    is sequential-like (one input, one output, no merge, no shared layer: keras summary_utils)."""
+    if not graph.functional:
+        return list(graph.layers)
+    calls: dict[int, list[Node]] = {}
+    for node in graph.nodes:
+        calls.setdefault(node.layer, []).append(node)
+    seq_like = (
+        len(graph.inputs) == 1
+        and len(graph.outputs) == 1
+        and all(len(n.args) == 1 for n in graph.nodes)
+        and all(len(c) == 1 for c in calls.values())
+    )
+    rows: list[LayerInfo] = []
+    for kind, i in graph.keras_order():
+        if kind == "input":
+            inp = graph.inputs[i]
+            connected = None if seq_like else "-"
+            rows.append(SummaryRow(-1, inp.name, "InputLayer", inp.shape, inp.shape, 0, 0, connected))
+            continue
+        row = graph.layers[i]
+        refs = [graph.history(a) for node in calls[i] for a in node.args]
+        connected = None if seq_like else ", ".join(f"{n}[{k}][{t}]" for n, k, t in refs) or "-"
+        rows.append(SummaryRow(row.index, row.name, row.class_name, row.input_shape, row.output_shape,
+                               row.trainable_params, row.non_trainable_params, connected))  # fmt: skip
+    return rows
 
 
 def _as_list(value: str | list[str] | None) -> list[str] | None:
