@@ -3,8 +3,9 @@
 One box per layer, top to bottom: ``name (Class)`` over its input and output shapes, an arrow
 to the next layer. A Functional model lists its layers in Keras's order, InputLayers included,
 and an edge that skips boxes (a residual, a second input) is an arc on the right. Drawn with
-matplotlib's Agg canvas on a bare ``Figure`` (no Graphviz, no pyplot, no display), so it works wherever trainctl installs. SVG keeps text as ``<text>`` elements, so
-the layer names stay searchable and selectable.
+matplotlib's Agg canvas on a bare ``Figure`` (no Graphviz, no pyplot, no display), so it works
+wherever trainctl installs. SVG keeps text as ``<text>`` elements, so the layer names stay
+searchable and selectable.
 """
 
 from __future__ import annotations
