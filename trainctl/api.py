@@ -451,9 +451,19 @@ def write_model(model: Any, where: Path, weights_only: bool, cfg: Any) -> None:
 def training_config(cfg: Any) -> dict[str, Any]:
     """Keras's ``training_config`` for model.h5, so ``load_model`` returns a compiled model."""
     opt = cfg.compile.optimizer
-    return {
-        "loss": cfg.compile.loss.type,
-        "metrics": [m.name or m.type for m in cfg.compile.metrics],
+    loss, metrics = cfg.compile.loss, cfg.compile.metrics
+
+    def names(items: Any) -> list[str]:
+        return [m.name or m.type for m in items]
+
+    return {  # several outputs keep Keras's per-output dicts (keras-functional §2.2)
+        "loss": {k: v.type for k, v in loss.items()} if isinstance(loss, dict) else loss.type,
+        **({"loss_weights": cfg.compile.loss_weights} if cfg.compile.loss_weights is not None else {}),
+        "metrics": {k: names(v) for k, v in metrics.items()}
+        if isinstance(metrics, dict)
+        else [names(m) for m in metrics]
+        if metrics and isinstance(metrics[0], list)
+        else names(metrics),
         "optimizer_config": {
             "class_name": opt.type,
             # unset options (None) are left out: tf-keras's legacy optimizers, which its load_model

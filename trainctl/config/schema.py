@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, NonNegativeInt, PositiveInt, Tag, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from trainctl.config.base import LAYERS, Spec
 from trainctl.config.callbacks import Callback
@@ -23,6 +32,34 @@ else:
         Annotated[CallSpec, Tag("call-entry")] | Annotated[Layer, Tag("layer-entry")],
         Discriminator(entry_kind),
     ]
+
+
+def _loss_kind(value: Any) -> str:
+    return "per-output" if isinstance(value, dict) and "type" not in value else "one-loss"
+
+
+def _metrics_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "per-output"
+    if isinstance(value, list) and any(isinstance(v, list) for v in value):
+        return "per-output-list"
+    return "one-list"
+
+
+if TYPE_CHECKING:
+    LossArg = Any
+    MetricsArg = Any
+else:  # tags are not identifiers, so the loader's error paths skip them
+    LossArg = Annotated[
+        Annotated[Loss, Tag("one-loss")] | Annotated[dict[str, Loss], Tag("per-output")], Discriminator(_loss_kind)
+    ]
+    MetricsArg = Annotated[
+        Annotated[list[Metric], Tag("one-list")]
+        | Annotated[list[list[Metric]], Tag("per-output-list")]
+        | Annotated[dict[str, Annotated[list[Metric], BeforeValidator(lambda v: v if isinstance(v, list) else [v])]],
+                    Tag("per-output")],
+        Discriminator(_metrics_kind),
+    ]  # fmt: skip
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
@@ -77,11 +114,17 @@ class ModelSpec(Spec):
 
 
 class CompileSpec(Spec):
-    """``model.compile(optimizer, loss, metrics)``. Keras's default optimizer is rmsprop."""
+    """``model.compile(optimizer, loss, metrics, loss_weights)``. Keras's default optimizer is rmsprop.
+
+    With several outputs, ``loss`` and ``loss_weights`` may be one value (every output) or a mapping
+    by output name, and ``metrics`` a mapping by output name (or one list per output); they are
+    matched to the model's outputs in :mod:`trainctl.training.outputs`.
+    """
 
     optimizer: Optimizer = "rmsprop"  # type: ignore[valid-type]
-    loss: Loss  # type: ignore[valid-type]
-    metrics: list[Metric] = []  # type: ignore[valid-type]
+    loss: LossArg
+    metrics: MetricsArg = []
+    loss_weights: float | list[float] | dict[str, float] | None = None
 
 
 class FitSpec(Spec):

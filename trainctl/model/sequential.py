@@ -17,6 +17,7 @@ from trainctl.model.builders import BUILDERS
 from trainctl.model.layers import KerasLayer
 from trainctl.model.shapes import LayerInfo, Shape
 from trainctl.model.shapes_graph import Graph, build_graph
+from trainctl.model.tensors import TensorTuple
 
 Tensors = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -116,7 +117,7 @@ class Model(nn.Module):
             else:
                 values.append(layer(arg))
         n_in = len(self.graph.inputs)
-        outs = tuple(pres.get(v - n_in, values[v]) if pre else values[v] for v in self._outs)
+        outs = TensorTuple(pres.get(v - n_in, values[v]) if pre else values[v] for v in self._outs)
         return outs if self._multi_out else outs[0]
 
     def forward_pre(self, x: Tensors) -> Tensors:
@@ -138,9 +139,13 @@ class Model(nn.Module):
         if self._chain:
             return self.layers[-1]._act(pre)  # type: ignore[operator]
         if self._multi_out:
-            return tuple(p if m is None else m._act(p) for m, p in zip(self._acts, pre, strict=True))  # type: ignore[operator]
+            return TensorTuple(p if m is None else m._act(p) for m, p in zip(self._acts, pre, strict=True))  # type: ignore[operator]
         m = self._acts[0]
         return pre if m is None else m._act(pre)  # type: ignore[operator]
+
+    def output_activations(self) -> list[Any]:
+        """Each output layer's activation function (None for an output that is a model input)."""
+        return [None if m is None else m._act for m in self._acts]
 
     def regularization_loss(self) -> torch.Tensor | None:
         """Sum of kernel/bias regularizer penalties (Keras adds them to the training loss)."""
