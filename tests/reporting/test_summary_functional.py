@@ -57,3 +57,20 @@ def test_plot_draws_the_graph_edges() -> None:
     assert ("stem", "res") in edges and ("c2", "res") in edges and ("stem", "c1") in edges
     svg = render_diagram(summary_rows(build_graph(ModelSpec.model_validate(TWO_IN_TWO_OUT))), "svg").decode()
     assert "features (InputLayer)" in svg and "merge (Concatenate)" in svg
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("name", ["fashion_mnist_resnet", "wine_wide_deep", "wine_two_heads"])
+def test_shipped_functional_configs_summarize_as_keras(name: str, keras: Any) -> None:
+    from tests.clihelp import CONFIGS
+    from trainctl.config import load_config
+
+    loaded = load_config(CONFIGS / f"{name}.yaml")
+    model_cfg = loaded.raw["model"]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        build_keras(keras, model_cfg).summary()
+    rows = summary_rows(build_graph(loaded.config.model))
+    from trainctl.reporting.summary import summary_text
+
+    assert summary_text(loaded.config.model.name, rows) == buf.getvalue()

@@ -79,6 +79,10 @@ class Graph:
         return (self.layers[node.layer].name, node.call, 0)
 
     @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
+
+    @property
     def output_names(self) -> list[str]:
         """Keras's ``model.output_names``: the output layers' names."""
         return [self.history(v)[0] for v in self.outputs]
