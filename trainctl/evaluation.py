@@ -500,8 +500,22 @@ def predict(
     if batch_size < 1:
         raise ConfigError(f"expected a batch size of at least 1, received {batch_size}", key="--batch-size")
     out_path = None if output is None or not isinstance(output, (str, Path)) else Path(output)
-    fmt = output_format(out_path)
+    npz_out = out_path is not None and out_path.suffix.lower() == ".npz"  # several outputs
+    fmt = "" if npz_out else output_format(out_path)
     lr = open_run(run, runs_dir=runs_dir, device=device)
+    from trainctl import predict_multi as pm
+
+    if pm.several_io(lr.model):  # one array per input in, one per output out
+        if out_path is None:
+            raise ConfigError("expected --output FILE (.npz, .csv or .jsonl) for a model with several outputs",
+                              key="--output")  # fmt: skip
+        if mode != "raw":
+            raise ConfigError(f"expected raw outputs for a model with several inputs or outputs, received --{mode}")
+        x = pm.read_inputs(lr.model, source)
+        columns = pm.write_outputs(pm.predict_arrays(lr.model, x, batch_size, lr.device), out_path)
+        return PredictResult(lr.run.path, str(source), str(out_path), int(x.shape[0]), mode, columns)
+    if npz_out:
+        output_format(out_path)  # the usual error: .npz is for several outputs
     reader = open_input(source, _input_options(lr))
     chunks = iter_predictions(lr, reader, mode, batch_size)
     if out_path is None:
