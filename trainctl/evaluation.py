@@ -267,7 +267,12 @@ def evaluate(
     """
     lr = open_run(run, runs_dir=runs_dir, device=device)
     require_loss(lr.config)
-    where, x, y = _eval_data(lr, data)
+    from trainctl import predict_multi as pm
+
+    if pm.several_io(lr.model):  # one array per input and output (predict_multi.eval_arrays)
+        where, x, y = pm.eval_arrays(lr, data)
+    else:
+        where, x, y = _eval_data(lr, data)
     return _evaluate_arrays(lr, where, x, y, batch_size=batch_size, save=save)
 
 
@@ -275,15 +280,20 @@ def _evaluate_arrays(
     lr: LoadedRun, where: str, x: np.ndarray, y: np.ndarray, *, batch_size: int | None, save: bool
 ) -> EvalResult:
     """The body of :func:`evaluate` on arrays already preprocessed, shared with the report."""
-    import torch
 
+    from trainctl.api import _shapes, check_input
+    from trainctl.devices import to_device
+    from trainctl.model.tensors import TensorTuple
     from trainctl.training.compiled import compile_model
     from trainctl.training.loop import Split, Trainer
 
     cfg, model = lr.config, lr.model
     require_loss(cfg)
-    check_samples(model, x.shape[1:], where)
-    loss, metrics = compile_model(cfg.compile, model, tuple(y.shape))
+    if isinstance(x, TensorTuple):
+        check_input(model, x)
+    else:
+        check_samples(model, x.shape[1:], where)
+    loss, metrics = compile_model(cfg.compile, model, _shapes(y))
     trainer = Trainer(
         model=model,
         optimizer=None,
@@ -291,8 +301,8 @@ def _evaluate_arrays(
         metrics=metrics,
         batch_size=batch_size or cfg.fit.resolved_batch_size,
     )
-    split = Split(torch.as_tensor(x).to(lr.device), torch.as_tensor(y).to(lr.device))
-    result = EvalResult(lr.run.path, where, len(x), trainer.evaluate(split))
+    split = Split(to_device(x, lr.device), to_device(y, lr.device))
+    result = EvalResult(lr.run.path, where, int(x.shape[0]), trainer.evaluate(split))
     if save:
         record = {
             "data": where,
@@ -380,6 +390,12 @@ def evaluate_with_predictions(
     """:func:`evaluate`, plus the targets and predictions behind its numbers (one load of the data)."""
     lr = open_run(run, runs_dir=runs_dir, device=device)
     require_loss(lr.config)
+    if len(lr.model.output_names) > 1 or len(lr.model.input_shapes) > 1:
+        raise ConfigError(
+            "expected a model with one input and one output for --report, received a model with several",
+            key="--report",
+            hint="`trainctl evaluate RUN` (without --report) reports every output's loss and metrics",
+        )
     recorder = _RawRecorder(lr.preprocessor, REPORT_SAMPLES)
     lr.preprocessor = recorder
     try:

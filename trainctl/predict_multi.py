@@ -92,3 +92,30 @@ def write_outputs(outputs: dict[str, np.ndarray], out: Path) -> list[str]:
             writer.write(table)
             writer.close()
     return columns
+
+
+def eval_arrays(lr: Any, data: Path | None) -> tuple[str, Any, Any]:
+    """(description, x, y) for ``evaluate``: the run's own test arrays, or those of ``--data``
+    (an .npz with the same keys as training: ``x_test_<input>``..., else ``x_train_<input>``...)."""
+    from types import SimpleNamespace
+
+    from trainctl.data.multi import load_multi
+
+    graph = lr.model.graph
+    inputs = [(i.name, i.dtype) for i in graph.inputs]
+    if data is None:
+        if lr.config.data is None:
+            raise DataError(f"{lr.run.path} was imported without a data source", hint="give --data FILE.npz")
+        spec, base, where = lr.config.data, lr.base_dir, "test split (npz)"
+    else:
+        path = Path(data).expanduser()
+        if path.suffix.lower() != ".npz":
+            raise DataError(f"expected --data FILE.npz for a model with several inputs or outputs, received {path}")
+        spec = SimpleNamespace(source="npz", path=str(path.resolve()), test_split=None, steps=lambda: ([], []))
+        base, where = path.parent, str(path)
+    ds = load_multi(spec, base_dir=base, seed=lr.config.seed or 0, inputs=inputs, outputs=graph.output_names)
+    if ds.x_test is not None and ds.y_test is not None:
+        return where, ds.x_test, ds.y_test
+    if data is None:
+        raise DataError(f"{lr.run.path}: the data has no test arrays (x_test_*, y_test_*)", hint="give --data FILE.npz")
+    return where, ds.x_train, ds.y_train

@@ -45,3 +45,16 @@ def test_multi_input_npz_must_name_every_input(cli: Cli, tmp_path: Path) -> None
     np.savez(tmp_path / "in.npz", wide=np.zeros((2, 6), np.float32))
     res = cli("predict", out["run_dir"], tmp_path / "in.npz", "--output", tmp_path / "o.npz")
     assert res.exit_code == 3 and "'deep'" in res.stderr
+
+
+def test_evaluate_reports_every_output(cli: Cli) -> None:
+    out = cli.train_json(CONFIGS / "wine_two_heads.yaml", "fit.epochs=2", "fit.callbacks=[]")
+    res = cli("evaluate", out["run_dir"], "--json")
+    assert res.exit_code == 0, res.output
+    import json
+
+    metrics = json.loads(res.stdout)["metrics"]
+    assert metrics == pytest.approx(out["metrics"]["test"], abs=1e-6)
+    assert set(metrics) == {"loss", "cultivar_loss", "alcohol_loss", "cultivar_accuracy", "alcohol_mae"}
+    res = cli("evaluate", out["run_dir"], "--report")
+    assert res.exit_code == 2 and "--report" in res.stderr
