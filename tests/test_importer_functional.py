@@ -40,7 +40,14 @@ def two_in_two_out(keras: Any) -> Any:
     x = L.Dense(8, activation="relu", name="trunk2")(x)
     cls = L.Dense(3, activation="softmax", name="cls")(x)
     reg = L.Dense(1, name="reg")(x)
-    return keras.Model([features, tokens], [cls, reg], name="func_two_in_two_out")
+    model = keras.Model([features, tokens], [cls, reg], name="func_two_in_two_out")
+    model.compile(
+        optimizer="adam",
+        loss={"cls": "sparse_categorical_crossentropy", "reg": "mean_squared_error"},
+        loss_weights={"cls": 1.0, "reg": 0.5},
+        metrics={"cls": ["accuracy"], "reg": ["mae"]},
+    )
+    return model
 
 
 def shared(keras: Any) -> Any:
@@ -102,6 +109,12 @@ def test_functional_import_predicts_like_keras(case: str, form: str, keras: Any,
         files = [tmp_path / "m.json", tmp_path / "m.weights.h5"]
     result = import_keras(files, tmp_path / "run")  # no --loss: predict needs none
     assert (result.config.compile.loss is None) == (not model.compiled)
+    if case == "two_in_two_out" and form != "json+weights":  # the compile settings came along
+        comp = result.config.compile
+        assert {k: v.type for k, v in comp.loss.items()} == {
+            "cls": "sparse_categorical_crossentropy", "reg": "mean_squared_error",
+        }  # fmt: skip
+        assert comp.loss_weights == {"cls": 1.0, "reg": 0.5}
     ours = load_model_from_dir(tmp_path / "run")
     assert sum(r.params for r in ours.info) == model.count_params()
     with torch.no_grad():

@@ -292,8 +292,57 @@ def _single(value: Any, what: str, where: str) -> Any:
     return value
 
 
-def _from_file(training: dict[str, Any], label: str, skip: set[str]) -> dict[str, Any]:
+def _per_output(training: dict[str, Any], label: str, skip: set[str], outputs: list[str]) -> dict[str, Any]:
+    """Keras's per-output settings (dicts by output name, or lists in output order)."""
+
+    def by_name(value: Any) -> dict[str, Any] | None:
+        if isinstance(value, dict) and "class_name" not in value:
+            return value
+        if isinstance(value, list) and len(value) == len(outputs):
+            return dict(zip(outputs, value, strict=True))
+        return None
+
+    out: dict[str, Any] = {}
+    if training.get("weighted_metrics") not in (None, [], {}):
+        raise ArtifactError(f"{label}: weighted_metrics={training['weighted_metrics']!r} is not supported yet")
+    loss = training.get("loss")
+    if loss is not None and "loss" not in skip:
+        per = by_name(loss)
+        out["loss"] = (
+            {k: _component(v, LOSSES, f"{label}.loss.{k}") for k, v in per.items()}
+            if per is not None
+            else _component(loss, LOSSES, f"{label}.loss")
+        )
+    weights = training.get("loss_weights")
+    if weights not in (None, [], {}):
+        out["loss_weights"] = by_name(weights) or weights
+    metrics = training.get("metrics")
+    if metrics not in (None, [], {}) and "metrics" not in skip:
+        per = by_name(metrics)
+        if per is None:
+            raise ArtifactError(
+                f"{label}.metrics: expected metrics per output ({', '.join(outputs)}), received {metrics!r}"
+            )
+        out["metrics"] = {
+            k: [
+                _component(m, METRICS, f"{label}.metrics.{k}[{i}]")
+                for i, m in enumerate(v if isinstance(v, list) else [v])
+            ]
+            for k, v in per.items()
+            if v is not None
+        }
+    optimizer = training.get("optimizer_config", training.get("optimizer"))
+    if optimizer is not None and "optimizer" not in skip:
+        out["optimizer"] = _component(optimizer, OPTIMIZERS, f"{label}.optimizer", round32=True)
+    return out
+
+
+def _from_file(
+    training: dict[str, Any], label: str, skip: set[str], outputs: list[str] | None = None
+) -> dict[str, Any]:
     """Translate the file's settings, except those a flag replaces (so a flag rescues them)."""
+    if outputs is not None and len(outputs) > 1:
+        return _per_output(training, label, skip, outputs)
     out: dict[str, Any] = {}
     for key in ("loss_weights", "weighted_metrics"):
         if training.get(key) not in (None, [], {}):
@@ -320,13 +369,14 @@ def compile_spec(
     optimizer: str | None = None,
     label: str = "training_config",
     require_loss: bool = True,
+    outputs: list[str] | None = None,
 ) -> CompileSpec:
     """Keras's training settings, with the command-line values winning. Without ``require_loss``
     a file with no loss gives an :class:`ImportedCompile` whose loss is None."""
     from trainctl.config.loader import problems_from
 
     given = {k: v for k, v in (("loss", loss), ("metrics", metrics), ("optimizer", optimizer)) if v is not None}
-    raw = _from_file(training, label, set(given)) if training else {}
+    raw = _from_file(training, label, set(given), outputs) if training else {}
     raw |= {k: list(v) if k == "metrics" else v for k, v in given.items()}
     if "loss" not in raw and not require_loss:
         return ImportedCompile.model_validate(raw)
@@ -494,9 +544,11 @@ def import_keras(
     comp = compile_spec(
         source.compile_config, loss=loss, metrics=metrics, optimizer=optimizer, label=label,
         require_loss=data_config is not None,  # the data check needs the loss; predict does not
+        outputs=list(source.model.output_names),
     )  # fmt: skip
     if comp.loss is not None:
-        build_loss(comp.loss, source.model.final_activation)  # from_logits vs the last activation, now
+        for i, spec in enumerate(comp.loss.values() if isinstance(comp.loss, dict) else [comp.loss]):
+            build_loss(spec, source.model.final_activations[i])  # from_logits vs the last activation, now
     base = {"name": _run_name(out, name), "device": "auto", "model": source.model.spec, "compile": comp}
     ds: Any = None
     base_dir: Path | None = None
