@@ -165,3 +165,26 @@ def test_int32_sequential_input_is_kept_both_ways(keras: Any, tmp_path: Path) ->
     np.testing.assert_allclose(keras.ops.convert_to_numpy(theirs(x)), want, atol=1e-5)
     spec = model_spec_from_json(theirs.to_json())
     assert spec.layers[0].dtype == "int32" and not spec.is_graph
+
+
+@pytest.mark.parametrize("case", ["residual", "two_in_two_out", "shared"])
+@pytest.mark.parametrize("form", ["json+weights", "h5"])
+def test_our_artifacts_import_back_and_predict_the_same(case: str, form: str, keras: Any, tmp_path: Path) -> None:
+    from trainctl.importer import import_keras
+
+    cfg = MODELS[case]
+    ours = build_ours(cfg)
+    save_keras_artifacts(ours, tmp_path / "a")
+    files = (
+        [tmp_path / "a" / "model.json", tmp_path / "a" / "model.weights.h5"]
+        if form == "json+weights"
+        else [tmp_path / "a" / "model.h5"]
+    )
+    import_keras(files, tmp_path / "run")
+    back = load_model_from_dir(tmp_path / "run")
+    theirs = keras.models.load_model(tmp_path / "run" / "model.h5", compile=False)
+    xs = inputs_for(cfg)
+    want = predict_ours(ours, xs)
+    for got in (predict_ours(back, xs), predict_keras(keras, theirs, xs)):
+        for a, b in zip(want, got, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-5)

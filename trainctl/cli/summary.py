@@ -53,6 +53,7 @@ def summary(
                         "params": r.params,
                         "trainable_params": r.trainable_params,
                     }
+                    | ({"connected_to": r.connected} if getattr(r, "connected", None) is not None else {})
                     for r in rows
                 ],
                 "total_params": sum(r.params for r in rows),
