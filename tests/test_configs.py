@@ -12,8 +12,8 @@ from tests.clihelp import CONFIGS, Cli, read_json
 from trainctl.config import load_config
 
 ALL = sorted(CONFIGS.glob("*.yaml"))
-SMALL = ["digits_quickstart", "linear_regression", "nonlinear_regression", "xor"]
-NEEDS_IDX = ["mnist_mlp", "fashion_mnist", "fashion_mnist_augment"]
+SMALL = ["digits_quickstart", "linear_regression", "nonlinear_regression", "xor", "wine_wide_deep", "wine_two_heads"]
+NEEDS_IDX = ["mnist_mlp", "fashion_mnist", "fashion_mnist_augment", "fashion_mnist_resnet"]
 
 
 def test_there_are_configs() -> None:

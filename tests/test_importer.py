@@ -159,14 +159,21 @@ def test_flags_replace_the_files_settings(saved: dict[str, Any], tmp_path: Path)
     assert comp.optimizer.type == "SGD" and comp.optimizer.learning_rate == 0.01  # Keras's SGD default
 
 
-def test_uncompiled_model_needs_loss(tmp_path: Path) -> None:
+def test_uncompiled_model_imports_without_a_loss_and_evaluate_asks_for_one(tmp_path: Path) -> None:
+    from trainctl.evaluation import evaluate, predict
+
     km = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
     km.save(tmp_path / "k.keras")
+    result = import_keras([tmp_path / "k.keras"], tmp_path / "run")
+    assert result.config.compile.loss is None
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    predict(tmp_path / "run", tmp_path / "x.npy", tmp_path / "out.npy", mode="raw")
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), km.predict(x, verbose=0), atol=1e-5)
     with pytest.raises(ConfigError) as err:
-        import_keras([tmp_path / "k.keras"], tmp_path / "run")
-    assert err.value.key == "--loss"
-    assert not (tmp_path / "run").exists()
-    comp = import_keras([tmp_path / "k.keras"], tmp_path / "run", loss="huber").config.compile
+        evaluate(tmp_path / "run", data=tmp_path / "x.npy")
+    assert err.value.key == "compile.loss" and "--loss" in (err.value.hint or "")
+    comp = import_keras([tmp_path / "k.keras"], tmp_path / "run2", loss="huber").config.compile
     assert comp.loss.type == "huber" and comp.metrics == []
 
 

@@ -92,6 +92,19 @@ def test_summary() -> None:
     assert heavy_in(result["modules"]) == []
 
 
+def test_functional_config_validates_and_summarizes_without_torch() -> None:
+    result = run_cli("config", "validate", "configs/fashion_mnist_resnet.yaml")
+    assert result["code"] == 0 and heavy_in(result["modules"]) == []
+    result = run_cli("summary", "configs/wine_two_heads.yaml")
+    assert result["code"] == 0 and "Connected to" in str(result["out"])
+    assert heavy_in(result["modules"]) == []
+    result = run_cli("config", "schema")
+    model = json.loads(str(result["out"]))
+    text = json.dumps(model)
+    for key in ('"inputs"', '"outputs"', '"call"', '"loss_weights"', '"Concatenate"', '"Dot"', '"int32"'):
+        assert key in text
+
+
 def test_devices_help() -> None:
     """``trainctl devices`` imports torch only when it runs, not for its help."""
     result = run_cli("devices", "--help")

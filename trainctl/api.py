@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from trainctl.config.loader import LoadedConfig
-from trainctl.errors import ArtifactError, DataError, Interrupted, TrainctlError, TrainingDiverged
+from trainctl.errors import ArtifactError, ConfigError, DataError, Interrupted, TrainctlError, TrainingDiverged
 
 SMOKE_TRAIN_ROWS = 256
 SMOKE_TEST_ROWS = 128
@@ -139,6 +139,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     from trainctl.data import load_data, take_rows, validation_split
     from trainctl.devices import to_device
     from trainctl.model.sequential import build_model
+    from trainctl.model.shapes_graph import build_graph
     from trainctl.runs import RunDir
     from trainctl.training.callbacks import build_callbacks
     from trainctl.training.compiled import compile_model
@@ -146,15 +147,22 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     from trainctl.training.optimizers import build_optimizer
 
     seed = cfg.seed
-    ds = load_data(cfg.data, base_dir=base_dir, seed=seed)
+    graph = build_graph(cfg.model)
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:  # one array per input and output
+        from trainctl.data.multi import load_multi
+
+        inputs = [(i.name, i.dtype) for i in graph.inputs]
+        ds = load_multi(cfg.data, base_dir=base_dir, seed=seed, inputs=inputs, outputs=graph.output_names)
+    else:
+        ds = load_data(cfg.data, base_dir=base_dir, seed=seed)
     if smoke:
         ds = take_rows(ds, SMOKE_TRAIN_ROWS, SMOKE_TEST_ROWS)
     run.write_json(RunDir.PREPROCESS, ds.preprocessor.to_json() | {"class_names": ds.class_names})
 
     torch.manual_seed(seed)
     model = build_model(cfg.model).to(dev)
-    check_input(model, ds.x_train.shape[1:])
-    loss, metrics = compile_model(cfg.compile, model, tuple(ds.y_train.shape))
+    check_input(model, ds.x_train)
+    loss, metrics = compile_model(cfg.compile, model, _shapes(ds.y_train))
     run.write_text(RunDir.SUMMARY, render_summary(model))
 
     x = to_device(ds.x_train, dev)  # once per run; CUDA copies go through pinned memory
@@ -165,7 +173,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
         test = Split(to_device(ds.x_test, dev), to_device(ds.y_test, dev))
     val = None
     if cfg.fit.validation_split:
-        tr, va = validation_split(len(x), cfg.fit.validation_split)
+        tr, va = validation_split(int(x.shape[0]), cfg.fit.validation_split)
         val = Split(x[va], y[va], None)
         x, y, w = x[tr], y[tr], (w[tr] if w is not None else None)
     elif cfg.fit.validation_data == "test":
@@ -209,8 +217,28 @@ def prepare_preprocessing(model: Any, x: Any, seed: int) -> None:
     adapt_normalization(model, chunks(x))
 
 
-def check_input(model: Any, data_shape: tuple[int, ...]) -> None:
-    """The first layer's input shape must match the samples, before any tensor op complains."""
+def _shapes(y: Any) -> Any:
+    """Target shape(s) for ``compile_model``: one per output when there are several."""
+    from trainctl.model.tensors import TensorTuple
+
+    return [tuple(a.shape) for a in y] if isinstance(y, TensorTuple) else tuple(y.shape)
+
+
+def check_input(model: Any, data: Any) -> None:
+    """The model's input shape(s) must match the samples, before any tensor op complains.
+    ``data`` is the array(s) or a per-sample shape."""
+    from trainctl.model.tensors import TensorTuple
+
+    if isinstance(data, TensorTuple):
+        for name, want, arr in zip(model.graph.input_names, model.input_shapes, data, strict=True):
+            got = tuple(arr.shape[1:])
+            if len(want) != len(got) or any(w is not None and w != d for w, d in zip(want, got, strict=False)):
+                raise DataError(
+                    f"the model input {name!r} expects samples of shape {want}, the data has {got}",
+                    key="model.inputs",
+                )
+        return
+    data_shape = tuple(data) if isinstance(data, tuple) else tuple(data.shape[1:])
     want = tuple(model.input_shape)
     if len(want) != len(data_shape) or any(w is not None and w != d for w, d in zip(want, data_shape, strict=False)):
         raise DataError(
@@ -224,6 +252,10 @@ def _class_weights(class_weight: dict[int, float] | None, y: Any, device: Any) -
     """Keras ``class_weight``: a per-sample weight looked up by the (arg-max) label."""
     if not class_weight:
         return None
+    from trainctl.model.tensors import TensorTuple
+
+    if isinstance(y, TensorTuple):  # Keras refuses it too for several outputs
+        raise ConfigError("expected no class_weight for a model with several outputs", key="fit.class_weight")
     import numpy as np
     import torch
 
@@ -462,9 +494,19 @@ def write_model(model: Any, where: Path, weights_only: bool, cfg: Any) -> None:
 def training_config(cfg: Any) -> dict[str, Any]:
     """Keras's ``training_config`` for model.h5, so ``load_model`` returns a compiled model."""
     opt = cfg.compile.optimizer
-    return {
-        "loss": cfg.compile.loss.type,
-        "metrics": [m.name or m.type for m in cfg.compile.metrics],
+    loss, metrics = cfg.compile.loss, cfg.compile.metrics
+
+    def names(items: Any) -> list[str]:
+        return [m.name or m.type for m in items]
+
+    return {  # several outputs keep Keras's per-output dicts (keras-functional §2.2)
+        "loss": {k: v.type for k, v in loss.items()} if isinstance(loss, dict) else loss.type,
+        **({"loss_weights": cfg.compile.loss_weights} if cfg.compile.loss_weights is not None else {}),
+        "metrics": {k: names(v) for k, v in metrics.items()}
+        if isinstance(metrics, dict)
+        else [names(m) for m in metrics]
+        if metrics and isinstance(metrics[0], list)
+        else names(metrics),
         "optimizer_config": {
             "class_name": opt.type,
             # unset options (None) are left out: tf-keras's legacy optimizers, which its load_model
@@ -475,17 +517,18 @@ def training_config(cfg: Any) -> dict[str, Any]:
 
 
 def render_summary(model: Any, *, width: int = 76, color: bool = False) -> str:
+    from trainctl.model.shapes_graph import summary_rows
     from trainctl.reporting.summary import summary_text
 
-    return summary_text(model.name, model.info, width=width, color=color)
+    return summary_text(model.name, summary_rows(model.graph), width=width, color=color)
 
 
 def summary(loaded: LoadedConfig) -> tuple[str, list[Any]]:
     """The model name and summary rows from the config alone: no torch, no data."""
-    from trainctl.model.shapes import infer
+    from trainctl.model.shapes_graph import build_graph, summary_rows
 
     try:
-        _, rows = infer(list(loaded.config.model.layers))
+        rows = summary_rows(build_graph(loaded.config.model))
     except TrainctlError as exc:
         exc.locate(loaded.where)
         raise

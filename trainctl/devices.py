@@ -117,6 +117,10 @@ def autocast_dtype(precision: str) -> torch.dtype | None:
 def to_device(data: Any, device: torch.device) -> torch.Tensor:
     """A host array on ``device``. CUDA copies go through pinned memory, asynchronously (the caching
     host allocator keeps the staging buffer alive until the copy is done); CPU is a no-op."""
+    from trainctl.model.tensors import TensorTuple
+
+    if isinstance(data, TensorTuple):  # one array per model input or output
+        return TensorTuple(to_device(a, device) for a in data)  # type: ignore[return-value]
     tensor = torch.as_tensor(data)
     if device.type != "cuda" or tensor.device.type != "cpu":
         return tensor.to(device)

@@ -94,6 +94,18 @@ def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | No
     return LoadedRun(rd, cfg, info, pre, [str(n) for n in names] if names else None, model, dev)
 
 
+def require_loss(cfg: Any) -> None:
+    """Evaluating needs a loss; an imported Keras file saved uncompiled has none (predict does not)."""
+    if cfg.compile.loss is None:
+        raise ConfigError(
+            "expected a loss to evaluate with, received none: this run was imported from a Keras file "
+            "saved without one (uncompiled)",
+            key="compile.loss",
+            hint="import it again with --loss, e.g. `trainctl import model.json model.weights.h5 --out RUN "
+            "--loss sparse_categorical_crossentropy --metrics accuracy`",
+        )
+
+
 def _fmt(shape: tuple[Any, ...]) -> str:
     return f"{shape[0]} features per sample" if len(shape) == 1 else f"samples of shape {shape}"
 
@@ -254,7 +266,13 @@ def evaluate(
     ``<run>/eval/metrics.json`` (the only file evaluate writes), unless ``save`` is False.
     """
     lr = open_run(run, runs_dir=runs_dir, device=device)
-    where, x, y = _eval_data(lr, data)
+    require_loss(lr.config)
+    from trainctl import predict_multi as pm
+
+    if pm.several_io(lr.model):  # one array per input and output (predict_multi.eval_arrays)
+        where, x, y = pm.eval_arrays(lr, data)
+    else:
+        where, x, y = _eval_data(lr, data)
     return _evaluate_arrays(lr, where, x, y, batch_size=batch_size, save=save)
 
 
@@ -262,14 +280,20 @@ def _evaluate_arrays(
     lr: LoadedRun, where: str, x: np.ndarray, y: np.ndarray, *, batch_size: int | None, save: bool
 ) -> EvalResult:
     """The body of :func:`evaluate` on arrays already preprocessed, shared with the report."""
-    import torch
 
+    from trainctl.api import _shapes, check_input
+    from trainctl.devices import to_device
+    from trainctl.model.tensors import TensorTuple
     from trainctl.training.compiled import compile_model
     from trainctl.training.loop import Split, Trainer
 
     cfg, model = lr.config, lr.model
-    check_samples(model, x.shape[1:], where)
-    loss, metrics = compile_model(cfg.compile, model, tuple(y.shape))
+    require_loss(cfg)
+    if isinstance(x, TensorTuple):
+        check_input(model, x)
+    else:
+        check_samples(model, x.shape[1:], where)
+    loss, metrics = compile_model(cfg.compile, model, _shapes(y))
     trainer = Trainer(
         model=model,
         optimizer=None,
@@ -277,8 +301,8 @@ def _evaluate_arrays(
         metrics=metrics,
         batch_size=batch_size or cfg.fit.resolved_batch_size,
     )
-    split = Split(torch.as_tensor(x).to(lr.device), torch.as_tensor(y).to(lr.device))
-    result = EvalResult(lr.run.path, where, len(x), trainer.evaluate(split))
+    split = Split(to_device(x, lr.device), to_device(y, lr.device))
+    result = EvalResult(lr.run.path, where, int(x.shape[0]), trainer.evaluate(split))
     if save:
         record = {
             "data": where,
@@ -365,6 +389,13 @@ def evaluate_with_predictions(
 ) -> tuple[EvalResult, EvalPredictions]:
     """:func:`evaluate`, plus the targets and predictions behind its numbers (one load of the data)."""
     lr = open_run(run, runs_dir=runs_dir, device=device)
+    require_loss(lr.config)
+    if len(lr.model.output_names) > 1 or len(lr.model.input_shapes) > 1:
+        raise ConfigError(
+            "expected a model with one input and one output for --report, received a model with several",
+            key="--report",
+            hint="`trainctl evaluate RUN` (without --report) reports every output's loss and metrics",
+        )
     recorder = _RawRecorder(lr.preprocessor, REPORT_SAMPLES)
     lr.preprocessor = recorder
     try:
@@ -408,8 +439,9 @@ def _postprocess(lr: LoadedRun, mode: Mode) -> Any:
     """The function from the model's outputs to what ``mode`` asks for (on the device)."""
     import torch
 
-    spec = lr.config.compile.loss
-    act, loss, logits = lr.model.final_activation, spec.type, bool(spec.kwargs().get("from_logits"))
+    spec = lr.config.compile.loss  # None: an imported run saved without a loss
+    act = lr.model.final_activation
+    loss, logits = (spec.type, bool(spec.kwargs().get("from_logits"))) if spec is not None else (None, False)
     width = lr.model.output_shape[-1] if lr.model.output_shape else 1
     if mode == "raw":
         return lambda out: out
@@ -484,8 +516,22 @@ def predict(
     if batch_size < 1:
         raise ConfigError(f"expected a batch size of at least 1, received {batch_size}", key="--batch-size")
     out_path = None if output is None or not isinstance(output, (str, Path)) else Path(output)
-    fmt = output_format(out_path)
+    npz_out = out_path is not None and out_path.suffix.lower() == ".npz"  # several outputs
+    fmt = "" if npz_out else output_format(out_path)
     lr = open_run(run, runs_dir=runs_dir, device=device)
+    from trainctl import predict_multi as pm
+
+    if pm.several_io(lr.model):  # one array per input in, one per output out
+        if out_path is None:
+            raise ConfigError("expected --output FILE (.npz, .csv or .jsonl) for a model with several outputs",
+                              key="--output")  # fmt: skip
+        if mode != "raw":
+            raise ConfigError(f"expected raw outputs for a model with several inputs or outputs, received --{mode}")
+        x = pm.read_inputs(lr.model, source)
+        columns = pm.write_outputs(pm.predict_arrays(lr.model, x, batch_size, lr.device), out_path)
+        return PredictResult(lr.run.path, str(source), str(out_path), int(x.shape[0]), mode, columns)
+    if npz_out:
+        output_format(out_path)  # the usual error: .npz is for several outputs
     reader = open_input(source, _input_options(lr))
     chunks = iter_predictions(lr, reader, mode, batch_size)
     if out_path is None:

@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from trainctl.config.base import LOSSES, METRICS, OPTIMIZERS, SCHEDULES, Family
+from trainctl.config.compile import Loss
 from trainctl.config.data import Data
 from trainctl.config.schema import CompileSpec, RunConfig
 from trainctl.errors import ArtifactError, ConfigError, Problem, TrainctlError
@@ -55,10 +56,18 @@ _KERAS_DEFAULTS: dict[str, Any] = {
 _RENAMED = {"lr": "learning_rate"}  # Keras 2 spellings
 
 
+class ImportedCompile(CompileSpec):
+    """An imported model's compile settings: the Keras file may have no loss (``to_json`` +
+    ``save_weights`` of an uncompiled model). Predict needs none; evaluate asks for one."""
+
+    loss: Loss | None = None  # type: ignore[valid-type]
+
+
 class ImportedConfig(RunConfig):
-    """``config.resolved.yaml`` of an imported run: a RunConfig whose ``data`` may be null."""
+    """``config.resolved.yaml`` of an imported run: a RunConfig whose ``data`` and loss may be null."""
 
     data: Data | None = None  # type: ignore[valid-type]
+    compile: CompileSpec | ImportedCompile  # type: ignore[assignment]  # the latter when the file had no loss
 
 
 def load_resolved(path: Path | str) -> LoadedConfig:
@@ -283,8 +292,57 @@ def _single(value: Any, what: str, where: str) -> Any:
     return value
 
 
-def _from_file(training: dict[str, Any], label: str, skip: set[str]) -> dict[str, Any]:
+def _per_output(training: dict[str, Any], label: str, skip: set[str], outputs: list[str]) -> dict[str, Any]:
+    """Keras's per-output settings (dicts by output name, or lists in output order)."""
+
+    def by_name(value: Any) -> dict[str, Any] | None:
+        if isinstance(value, dict) and "class_name" not in value:
+            return value
+        if isinstance(value, list) and len(value) == len(outputs):
+            return dict(zip(outputs, value, strict=True))
+        return None
+
+    out: dict[str, Any] = {}
+    if training.get("weighted_metrics") not in (None, [], {}):
+        raise ArtifactError(f"{label}: weighted_metrics={training['weighted_metrics']!r} is not supported yet")
+    loss = training.get("loss")
+    if loss is not None and "loss" not in skip:
+        per = by_name(loss)
+        out["loss"] = (
+            {k: _component(v, LOSSES, f"{label}.loss.{k}") for k, v in per.items()}
+            if per is not None
+            else _component(loss, LOSSES, f"{label}.loss")
+        )
+    weights = training.get("loss_weights")
+    if weights not in (None, [], {}):
+        out["loss_weights"] = by_name(weights) or weights
+    metrics = training.get("metrics")
+    if metrics not in (None, [], {}) and "metrics" not in skip:
+        per = by_name(metrics)
+        if per is None:
+            raise ArtifactError(
+                f"{label}.metrics: expected metrics per output ({', '.join(outputs)}), received {metrics!r}"
+            )
+        out["metrics"] = {
+            k: [
+                _component(m, METRICS, f"{label}.metrics.{k}[{i}]")
+                for i, m in enumerate(v if isinstance(v, list) else [v])
+            ]
+            for k, v in per.items()
+            if v is not None
+        }
+    optimizer = training.get("optimizer_config", training.get("optimizer"))
+    if optimizer is not None and "optimizer" not in skip:
+        out["optimizer"] = _component(optimizer, OPTIMIZERS, f"{label}.optimizer", round32=True)
+    return out
+
+
+def _from_file(
+    training: dict[str, Any], label: str, skip: set[str], outputs: list[str] | None = None
+) -> dict[str, Any]:
     """Translate the file's settings, except those a flag replaces (so a flag rescues them)."""
+    if outputs is not None and len(outputs) > 1:
+        return _per_output(training, label, skip, outputs)
     out: dict[str, Any] = {}
     for key in ("loss_weights", "weighted_metrics"):
         if training.get(key) not in (None, [], {}):
@@ -310,13 +368,18 @@ def compile_spec(
     metrics: Sequence[str] | None = None,
     optimizer: str | None = None,
     label: str = "training_config",
+    require_loss: bool = True,
+    outputs: list[str] | None = None,
 ) -> CompileSpec:
-    """Keras's training settings, with the command-line values winning. A loss is required."""
+    """Keras's training settings, with the command-line values winning. Without ``require_loss``
+    a file with no loss gives an :class:`ImportedCompile` whose loss is None."""
     from trainctl.config.loader import problems_from
 
     given = {k: v for k, v in (("loss", loss), ("metrics", metrics), ("optimizer", optimizer)) if v is not None}
-    raw = _from_file(training, label, set(given)) if training else {}
+    raw = _from_file(training, label, set(given), outputs) if training else {}
     raw |= {k: list(v) if k == "metrics" else v for k, v in given.items()}
+    if "loss" not in raw and not require_loss:
+        return ImportedCompile.model_validate(raw)
     if "loss" not in raw:
         raise ConfigError(
             "expected --loss: the Keras file has no loss (the model was saved uncompiled), and evaluating needs one",
@@ -427,7 +490,7 @@ def _write_run(
 
     run = RunDir(tmp)
     model = source.model
-    save_keras_artifacts(model, tmp, training_config=training_config(cfg))
+    save_keras_artifacts(model, tmp, training_config=training_config(cfg) if cfg.compile.loss is not None else None)
     body = resolved_yaml(cfg)
     run.write_text(RunDir.RESOLVED, _header(source, ds is not None) + body)
     run.write_text(RunDir.CONFIG, _header(source, ds is not None) + body)
@@ -478,8 +541,14 @@ def import_keras(
     _check_out(out)
     source = read_keras_model(paths)
     label = source.files[0].name + (": training_config" if source.format == "h5" else ": compile_config")
-    comp = compile_spec(source.compile_config, loss=loss, metrics=metrics, optimizer=optimizer, label=label)
-    build_loss(comp.loss, source.model.final_activation)  # from_logits vs the last activation, now
+    comp = compile_spec(
+        source.compile_config, loss=loss, metrics=metrics, optimizer=optimizer, label=label,
+        require_loss=data_config is not None,  # the data check needs the loss; predict does not
+        outputs=list(source.model.output_names),
+    )  # fmt: skip
+    if comp.loss is not None:
+        for i, spec in enumerate(comp.loss.values() if isinstance(comp.loss, dict) else [comp.loss]):
+            build_loss(spec, source.model.final_activations[i])  # from_logits vs the last activation, now
     base = {"name": _run_name(out, name), "device": "auto", "model": source.model.spec, "compile": comp}
     ds: Any = None
     base_dir: Path | None = None

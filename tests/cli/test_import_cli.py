@@ -81,9 +81,12 @@ def test_out_that_is_not_empty_is_refused(cli: Cli, files: dict[str, Any], tmp_p
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["x.txt"]
 
 
-def test_uncompiled_model_asks_for_loss(cli: Cli, files: dict[str, Any], tmp_path: Path) -> None:
+def test_uncompiled_model_imports_and_evaluate_asks_for_loss(cli: Cli, files: dict[str, Any], tmp_path: Path) -> None:
     res = cli("import", files["dir"] / "plain.h5", "--out", tmp_path / "a")
-    assert res.exit_code == 2 and "--loss" in res.stderr
+    assert res.exit_code == 0, res.output
+    assert "loss none" in res.stdout
+    res = cli("evaluate", tmp_path / "a", "--data", files["dir"] / "plain.h5")
+    assert res.exit_code == 2 and "compile.loss" in res.stderr and "--loss" in res.stderr
     res = cli("import", files["dir"] / "plain.h5", "--out", tmp_path / "b", "--loss", "mse", "--metrics", "mae, acc",
               "--json")  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -14,6 +14,7 @@ REQUIRED: dict[str, Any] = {
     "input_dim": 10, "output_dim": 4, "layer": {"type": "LSTM", "units": 4},  # seq-family layers
     "scale": 0.5, "height": 4, "width": 4, "factor": 0.1, "height_factor": 0.1,  # preprocessing layers
     "width_factor": 0.1,
+    "axes": 1,  # Dot
     "initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9, "boundaries": [10],
     "values": [0.1, 0.01], "schedule": [0.1, 0.05], "kind": "linear", "name": "digits",
     "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l",

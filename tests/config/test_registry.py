@@ -99,11 +99,13 @@ def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
         augment,
         conv,
         layers,
+        merge,
         norm,
         preprocess,
         recurrent,
         shapes,
         shapes_conv,
+        shapes_merge,
         shapes_norm,
         shapes_preprocess,
         shapes_seq,
@@ -122,6 +124,7 @@ def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
         recurrent.SEQ_BUILDERS,
         preprocess.PREPROCESS_BUILDERS,
         augment.AUGMENT_BUILDERS,
+        merge.MERGE_BUILDERS,
     ]
     rule_tables = [
         shapes.CORE_RULES,
@@ -129,6 +132,7 @@ def test_every_layer_has_one_builder_and_one_shape_rule() -> None:
         shapes_norm.NORM_RULES,
         shapes_seq.SEQ_RULES,
         shapes_preprocess.PREPROCESS_RULES,
+        shapes_merge.MERGE_RULES,
     ]
     for tables in (builder_tables, rule_tables):
         assert sum(len(t) for t in tables) == len(names)

@@ -18,9 +18,10 @@ from trainctl.config.base import FAMILIES, ComponentSpec, Family, norm
 from trainctl.config.schema import CompileSpec, FitSpec, ModelSpec, RunConfig
 
 # trainctl-only fields, or Keras layer kwargs that live in **kwargs (not in the signature)
-OURS_ONLY = {"name", "trainable", "input_shape", "batch_input_shape", "input_dim"}
+OURS_ONLY = {"name", "trainable", "input_shape", "batch_input_shape", "input_dim", "inputs"}  # inputs: graph wiring
 # where we differ from Keras on purpose (documented in the spec modules)
 DELIBERATE = {
+    ("InputLayer", "dtype"),  # Keras None means floatx, float32: we name it
     ("ModelCheckpoint", "filepath"),  # optional, defaults into the run folder
     ("CSVLogger", "filename"),  # same
     ("Normalization", "axis"),

@@ -64,7 +64,7 @@ def import_model(
                 "files": [str(p) for p in result.source.files],
                 "keras_version": result.source.keras_version,
                 "params": params,
-                "loss": comp.loss.type,
+                "loss": comp.loss.type if comp.loss is not None else None,
                 "metrics": [m.name or m.type for m in comp.metrics],
                 "optimizer": comp.optimizer.type,
                 "data": result.has_data,
@@ -72,8 +72,7 @@ def import_model(
         )
         return
     out_stream = sys.stdout
-    out_stream.write(
-        f"imported {result.source.format} model ({params:,} params, loss {comp.loss.type}) into {result.run_dir}\n"
-    )
+    loss = comp.loss.type if comp.loss is not None else "none: evaluate will ask for one"
+    out_stream.write(f"imported {result.source.format} model ({params:,} params, loss {loss}) into {result.run_dir}\n")
     if not result.has_data:
         out_stream.write("no data section: give evaluate/predict the data with --data\n")

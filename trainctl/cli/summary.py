@@ -53,6 +53,7 @@ def summary(
                         "params": r.params,
                         "trainable_params": r.trainable_params,
                     }
+                    | ({"connected_to": r.connected} if getattr(r, "connected", None) is not None else {})
                     for r in rows
                 ],
                 "total_params": sum(r.params for r in rows),
@@ -61,5 +62,6 @@ def summary(
         )
         return
     tty = sys.stdout.isatty()
-    width = min(88, shutil.get_terminal_size().columns - 4) if tty else 76
+    wide = any(getattr(r, "connected", None) is not None for r in rows)  # Keras: 108 with "Connected to"
+    width = min(108 if wide else 88, shutil.get_terminal_size().columns - 4) if tty else 76
     sys.stdout.write(summary_text(name, rows, width=width, color=tty))

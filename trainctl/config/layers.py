@@ -44,6 +44,7 @@ def _activation(value: Any) -> Any:
 
 ActivationName = Annotated[str, BeforeValidator(_activation)]
 Shape = tuple[PositiveInt | None, ...]
+InputDType = Literal["float32", "int32", "int64"]  # int ids feed Embedding as Keras's Input(dtype="int32")
 
 # ---------------------------------------------------------------------------------------------
 # initializers (Keras 3 defaults)
@@ -191,6 +192,8 @@ class LayerSpec(ComponentSpec):
     trainable: bool = True
     input_shape: Shape | None = None
     batch_input_shape: Shape | None = None
+    # graph models: the model input or earlier layer(s) this layer is called on (default: the one above)
+    inputs: str | list[str] | None = None
 
     def declared_input_shape(self) -> tuple[int | None, ...] | None:
         """The per-sample input shape this layer declares, if any."""
@@ -206,6 +209,7 @@ class InputLayer(LayerSpec):
     type: Literal["InputLayer"] = "InputLayer"
     shape: Shape | None = None
     batch_shape: Shape | None = None
+    dtype: InputDType = "float32"
 
     @model_validator(mode="after")
     def _one_shape(self) -> InputLayer:
@@ -275,4 +279,4 @@ class Reshape(LayerSpec):
 
 
 # the other layer families register themselves in LAYERS when imported (before the union is built)
-from trainctl.config import layers_conv, layers_norm, layers_preprocess, layers_seq  # noqa: E402, F401
+from trainctl.config import layers_conv, layers_merge, layers_norm, layers_preprocess, layers_seq  # noqa: E402, F401

@@ -231,6 +231,8 @@ def _models_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[type[Bas
     """The spec classes that could sit at ``loc`` (pydantic's loc, union tags included)."""
     current: list[Any] = [root]
     for part in loc:
+        if isinstance(part, str) and not part.isidentifier():
+            continue  # a union member's label (`layer-entry`): the same node
         nxt: list[Any] = []
         for ann in current:
             for t in _flatten(ann):
@@ -445,10 +447,10 @@ def load_config(
 
 def _check_shapes(loaded: LoadedConfig) -> None:
     """Run Keras's shape inference now, so `config validate` catches a Reshape that cannot fit."""
-    from trainctl.model.shapes import infer
+    from trainctl.model.shapes_graph import build_graph
 
     try:
-        infer(list(loaded.config.model.layers))
+        build_graph(loaded.config.model)
     except ConfigError as exc:
         exc.locate(loaded.where)
         raise

@@ -3,50 +3,128 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Discriminator,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from trainctl.config.base import LAYERS, Spec
 from trainctl.config.callbacks import Callback
 from trainctl.config.compile import Loss, Metric, Optimizer
 from trainctl.config.data import Data
-from trainctl.config.layers import LayerSpec
+from trainctl.config.graph import CallSpec, ModelInput, entry_kind, one_or_list
 
 if TYPE_CHECKING:  # the union is built at run time from the registry
     Layer = Any
+    LayerEntry = Any
 else:
     Layer = LAYERS.field()
+    # a layer, or a `call:` entry that applies an earlier layer again
+    LayerEntry = Annotated[
+        Annotated[CallSpec, Tag("call-entry")] | Annotated[Layer, Tag("layer-entry")],
+        Discriminator(entry_kind),
+    ]
+
+
+def _loss_kind(value: Any) -> str:
+    return "per-output" if isinstance(value, dict) and "type" not in value else "one-loss"
+
+
+def _metrics_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "per-output"
+    if isinstance(value, list) and any(isinstance(v, list) for v in value):
+        return "per-output-list"
+    return "one-list"
+
+
+if TYPE_CHECKING:
+    LossArg = Any
+    MetricsArg = Any
+else:  # tags are not identifiers, so the loader's error paths skip them
+    LossArg = Annotated[
+        Annotated[Loss, Tag("one-loss")] | Annotated[dict[str, Loss], Tag("per-output")], Discriminator(_loss_kind)
+    ]
+    MetricsArg = Annotated[
+        Annotated[list[Metric], Tag("one-list")]
+        | Annotated[list[list[Metric]], Tag("per-output-list")]
+        | Annotated[dict[str, Annotated[list[Metric], BeforeValidator(lambda v: v if isinstance(v, list) else [v])]],
+                    Tag("per-output")],
+        Discriminator(_metrics_kind),
+    ]  # fmt: skip
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
 
 class ModelSpec(Spec):
-    """A Keras ``Sequential``: layers in order; the first declares the input shape."""
+    """A Keras model: a ``Sequential`` (layers in order; the first declares the input shape), or a
+    Functional graph when ``inputs``/``outputs`` or per-layer ``inputs:``/``call:`` keys are given."""
 
     name: str = "sequential"
-    layers: list[Layer] = Field(min_length=1)  # type: ignore[valid-type]
+    inputs: list[ModelInput] | None = Field(None, min_length=1)
+    layers: list[LayerEntry] = Field(min_length=1)  # type: ignore[valid-type]
+    outputs: list[str] | None = Field(None, min_length=1)
+
+    @field_validator("outputs", mode="before")
+    @classmethod
+    def _outputs(cls, value: Any) -> Any:
+        return one_or_list(value)
+
+    @property
+    def is_graph(self) -> bool:
+        """Whether this is a Functional model (else today's Sequential chain)."""
+        return (
+            self.inputs is not None
+            or self.outputs is not None
+            or any(isinstance(e, CallSpec) or e.inputs is not None for e in self.layers)
+        )
 
     @model_validator(mode="after")
     def _input_shape(self) -> ModelSpec:
-        first: LayerSpec = self.layers[0]
+        first: Any = self.layers[0]
+        if self.inputs is not None:
+            for i, layer in enumerate(self.layers):
+                if isinstance(layer, CallSpec):
+                    continue
+                if layer.type == "InputLayer" or layer.declared_input_shape() is not None:
+                    raise ValueError(
+                        f"layers[{i}] declares an input shape, but model.inputs already declares the inputs; "
+                        "remove it (or the InputLayer entry)"
+                    )
+            return self
+        if isinstance(first, CallSpec):
+            raise ValueError("the first layer cannot be a `call:` entry: there is no layer to call yet")
         if first.declared_input_shape() is None:
             raise ValueError(
                 "the first layer needs an input shape: add `input_shape: [...]` to it "
                 "(or `input_dim` on Dense), or start with `{type: InputLayer, shape: [...]}`"
             )
         for i, layer in enumerate(self.layers[1:], start=1):
-            if layer.type == "InputLayer":
+            if not isinstance(layer, CallSpec) and layer.type == "InputLayer":
                 raise ValueError(f"InputLayer may only be the first layer; found it at layers[{i}]")
         return self
 
 
 class CompileSpec(Spec):
-    """``model.compile(optimizer, loss, metrics)``. Keras's default optimizer is rmsprop."""
+    """``model.compile(optimizer, loss, metrics, loss_weights)``. Keras's default optimizer is rmsprop.
+
+    With several outputs, ``loss`` and ``loss_weights`` may be one value (every output) or a mapping
+    by output name, and ``metrics`` a mapping by output name (or one list per output); they are
+    matched to the model's outputs in :mod:`trainctl.training.outputs`.
+    """
 
     optimizer: Optimizer = "rmsprop"  # type: ignore[valid-type]
-    loss: Loss  # type: ignore[valid-type]
-    metrics: list[Metric] = []  # type: ignore[valid-type]
+    loss: LossArg
+    metrics: MetricsArg = []
+    loss_weights: float | list[float] | dict[str, float] | None = None
 
 
 class FitSpec(Spec):

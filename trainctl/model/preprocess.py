@@ -8,6 +8,7 @@ augmentation layers live in :mod:`trainctl.model.augment`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -214,27 +215,43 @@ class _Moments:
         self.n = n
 
 
-def adapt_normalization(model: Any, batches: Callable[[], Iterable[torch.Tensor]]) -> list[str]:
+class _Captured(Exception):
+    """Raised by the capture hook to stop the forward pass once a layer's input is known."""
+
+
+def adapt_normalization(model: Any, batches: Callable[[], Iterable[Any]]) -> list[str]:
     """Fit every adaptable Normalization layer on its input, computed from ``batches()`` (the training
     rows, in chunks) through the layers before it in inference mode. One pass per such layer, in
-    order, so a later one sees the earlier ones already fitted. Returns the names of those fitted."""
-    layers = list(model.layers)
+    order, so a later one sees the earlier ones already fitted. Returns the names of those fitted.
+
+    The layer's input is captured by a forward pre-hook that stops the pass there, so the same code
+    serves chains and graphs (a graph runs its nodes in topological order)."""
+    layers = [m for m in model.layers if isinstance(m, Normalization) and m.adaptable]
     fitted: list[str] = []
-    if not any(isinstance(layer, Normalization) and layer.adaptable for layer in layers):
+    if not layers:
         return fitted
     was_training = model.training
     model.eval()
     try:
-        for i, layer in enumerate(layers):
-            if not (isinstance(layer, Normalization) and layer.adaptable):
-                continue
+        for layer in layers:
             moments = _Moments(layer.kept)
-            with torch.no_grad():
-                for xb in batches():
-                    h = xb
-                    for prev in layers[:i]:
-                        h = prev(h)
-                    moments.update(h)
+            seen: list[torch.Tensor] = []
+
+            def capture(_module: Any, args: tuple[Any, ...], seen: list[torch.Tensor] = seen) -> None:
+                seen.append(args[0])
+                raise _Captured
+
+            handle = layer.register_forward_pre_hook(capture)
+            try:
+                with torch.no_grad():
+                    for xb in batches():
+                        seen.clear()
+                        with contextlib.suppress(_Captured):
+                            model(xb)
+                        if seen:
+                            moments.update(seen[0])
+            finally:
+                handle.remove()
             if moments.mean is None or moments.m2 is None:
                 continue  # no rows: keep Keras's un-adapted 0 / 1
             layer.set_moments(moments.mean.float(), (moments.m2 / moments.n).float())
@@ -244,6 +261,8 @@ def adapt_normalization(model: Any, batches: Callable[[], Iterable[torch.Tensor]
     return fitted
 
 
-def chunks(x: torch.Tensor, size: int = 4096) -> Callable[[], Iterable[torch.Tensor]]:
-    """``batches`` for :func:`adapt_normalization` over an in-memory tensor."""
-    return lambda: (x[i : i + size] for i in range(0, len(x), size))
+def chunks(x: Any, size: int = 4096) -> Callable[[], Iterable[Any]]:
+    """``batches`` for :func:`adapt_normalization` over in-memory rows (a tensor, or a TensorTuple
+    with one tensor per model input)."""
+    n = int(x.shape[0])
+    return lambda: (x[i : i + size] for i in range(0, n, size))

@@ -15,6 +15,7 @@ from typing import Any
 from trainctl.errors import ConfigError
 
 Shape = tuple[int | None, ...]  # per sample, no batch axis
+MERGE_TYPES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"})
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,12 @@ CORE_RULES: dict[str, Rule] = {
 def _all_rules() -> dict[str, Rule]:
     # one table per layer family, each in its own module (pure Python, like this one)
     from trainctl.model.shapes_conv import CONV_RULES
+    from trainctl.model.shapes_merge import MERGE_RULES
     from trainctl.model.shapes_norm import NORM_RULES
     from trainctl.model.shapes_preprocess import PREPROCESS_RULES
     from trainctl.model.shapes_seq import SEQ_RULES
 
-    return {**CORE_RULES, **CONV_RULES, **NORM_RULES, **SEQ_RULES, **PREPROCESS_RULES}
+    return {**CORE_RULES, **CONV_RULES, **NORM_RULES, **SEQ_RULES, **PREPROCESS_RULES, **MERGE_RULES}
 
 
 # Keras's automatic names: snake_case of the class, numbered per model (dense, dense_1, ...)
@@ -148,6 +150,12 @@ def infer(layers: list[Any], key_prefix: str = "model.layers") -> tuple[Shape, l
         key = f"{key_prefix}[{i}]"
         if spec.type == "InputLayer":
             continue
+        if spec.type in MERGE_TYPES:
+            raise ConfigError(
+                f"{spec.type} merges several inputs; a Sequential model has one tensor to give it",
+                key=key,
+                hint="name what it merges with `inputs: [a, b]` (a Functional model)",
+            )
         rule = rules().get(spec.type)
         if rule is None:
             raise ConfigError(f"layer {spec.type!r} has no shape rule", key=key)

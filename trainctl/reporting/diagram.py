@@ -1,9 +1,11 @@
 """``trainctl summary --plot``: the layer stack as Keras's ``plot_model(show_shapes=True)`` draws it.
 
-One box per layer, top to bottom: ``name (Class)`` over its input and output shapes, an arrow to
-the next layer. Drawn with matplotlib's Agg canvas on a bare ``Figure`` (no Graphviz, no pyplot,
-no display), so it works wherever trainctl installs. SVG keeps text as ``<text>`` elements, so
-the layer names stay searchable and selectable.
+One box per layer, top to bottom: ``name (Class)`` over its input and output shapes, an arrow
+to the next layer. A Functional model lists its layers in Keras's order, InputLayers included,
+and an edge that skips boxes (a residual, a second input) is an arc on the right. Drawn with
+matplotlib's Agg canvas on a bare ``Figure`` (no Graphviz, no pyplot, no display), so it works
+wherever trainctl installs. SVG keeps text as ``<text>`` elements, so the layer names stay
+searchable and selectable.
 """
 
 from __future__ import annotations
@@ -45,7 +47,13 @@ def diagram_figure(rows: Sequence[LayerInfo]) -> Any:
     cell = max(max(len(t[1]), len(t[2])) for t in texts) * CHAR_IN + PAD
     box_w = max(max(len(t[0]) for t in texts) * CHAR_IN * 1.1 + PAD, 2 * cell)
     box_h = HEAD + BODY
-    width = box_w + 2 * MARGIN
+    edges = graph_edges(rows)
+    skips = sorted((a, b) for a, b in (edges or ()) if b != a + 1)
+    lanes: list[int] = []  # overlapping arcs get different distances from the boxes
+    for k, (a, b) in enumerate(skips):
+        busy = {lanes[m] for m, (c, d) in enumerate(skips[:k]) if c < b and a < d}
+        lanes.append(min(set(range(len(skips) + 1)) - busy))
+    width = box_w + 2 * MARGIN + (0.25 + 0.18 * max(lanes) if skips else 0.0)  # room for the arcs
     height = 2 * MARGIN + len(rows) * box_h + (len(rows) - 1) * GAP
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
@@ -64,7 +72,7 @@ def diagram_figure(rows: Sequence[LayerInfo]) -> Any:
         y = top - HEAD - BODY / 2
         ax.text(x0 + box_w / 4, y, shape_in, color=COLOURS["label"], **text_kw)
         ax.text(x0 + 3 * box_w / 4, y, shape_out, color=COLOURS["label"], **text_kw)
-        if i + 1 < len(texts):
+        if i + 1 < len(texts) and (edges is None or (i, i + 1) in edges):
             arrow = FancyArrowPatch(
                 (mid, top - box_h),
                 (mid, top - box_h - GAP),
@@ -76,7 +84,33 @@ def diagram_figure(rows: Sequence[LayerInfo]) -> Any:
                 shrinkB=0,
             )
             ax.add_patch(arrow)
+    for (a, b), lane in zip(skips, lanes, strict=True):  # an edge that skips boxes: an arc on the right
+        ya = height - MARGIN - a * (box_h + GAP) - box_h / 2
+        yb = height - MARGIN - b * (box_h + GAP) - HEAD / 2
+        depth = 0.15 + 0.18 * lane
+        arm = depth * 72  # points
+        arc = FancyArrowPatch(
+            (x0 + box_w, ya), (x0 + box_w, yb),
+            connectionstyle=f"arc,angleA=0,angleB=0,armA={arm},armB={arm},rad=6",
+            arrowstyle="-|>", mutation_scale=12, color=COLOURS["arrow"], lw=1.0, shrinkA=0, shrinkB=0,
+        )  # fmt: skip
+        ax.add_patch(arc)
     return fig
+
+
+def graph_edges(rows: Sequence[LayerInfo]) -> set[tuple[int, int]] | None:
+    """(producer row, consumer row) pairs from the "Connected to" cells of a Functional summary;
+    None for a plain stack (each box feeds the one below)."""
+    if not any(getattr(r, "connected", None) is not None for r in rows):
+        return None
+    index = {r.name: i for i, r in enumerate(rows)}
+    edges: set[tuple[int, int]] = set()
+    for j, row in enumerate(rows):
+        for ref in (getattr(row, "connected", None) or "-").split(", "):
+            source = ref.split("[", 1)[0]
+            if source in index:
+                edges.add((index[source], j))
+    return edges
 
 
 def render_diagram(rows: Sequence[LayerInfo], fmt: str = "svg") -> bytes:

@@ -30,23 +30,32 @@ def readable_size(n_bytes: float) -> str:
 
 
 def summary_text(name: str, rows: Sequence[Any], *, width: int = 76, color: bool = False) -> str:
-    """The summary as text. ``width`` 76 is what Keras prints when stdout is not a terminal."""
-    positions = (0.45, 0.80, 1.0)
+    """The summary as text. ``width`` 76 is what Keras prints when stdout is not a terminal.
+
+    Rows with a ``connected`` cell (a branching Functional model) get Keras's 4-column layout with
+    "Connected to"; see :func:`trainctl.model.shapes_graph.summary_rows`.
+    """
+    connected = any(getattr(r, "connected", None) is not None for r in rows)
+    positions = (0.30, 0.56, 0.74, 1.0) if connected else (0.45, 0.80, 1.0)
     widths, current = [], 0
     for pos in positions:
         widths.append(int(pos * width) - current)
         current += widths[-1]
-    table = Table(
+    columns = [
         Column("Layer (type)", justify="left", width=widths[0]),
         Column("Output Shape", justify="left", width=widths[1]),
         Column("Param #", justify="right", width=widths[2]),
-        width=width,
-        show_lines=True,
-    )
+    ]
+    if connected:
+        columns.append(Column("Connected to", justify="left", width=widths[3]))
+    table = Table(*columns, width=width, show_lines=True)
     total = trainable = 0
     for row in rows:
         label = f"{rich.markup.escape(row.name)} ([color(33)]{rich.markup.escape(row.class_name)}[/])"
-        table.add_row(label, _shape(row.output_shape), _num(f"{row.params:,}"))
+        cells = [label, _shape(row.output_shape), _num(f"{row.params:,}")]
+        if connected:
+            cells.append(rich.markup.escape(row.connected or "-"))
+        table.add_row(*cells)
         total += row.params
         trainable += row.trainable_params
     console = Console(

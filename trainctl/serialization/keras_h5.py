@@ -76,12 +76,32 @@ def _shape(shape: Any) -> str:
 # writing
 
 
+Entry = tuple[LayerInfo, list[tuple[str, torch.Tensor]], Any]  # row, Keras-ordered weights, module
+
+
+def keras_layers(model: Sequential) -> list[Entry]:
+    """Keras's ``model.layers``, which both weight formats follow: the layer list of a Sequential;
+    for a Functional model the InputLayers too, in Keras's depth-then-DFS order (keras-functional §1.5)."""
+    entries = model.keras_weights()
+    if not model.graph.functional:
+        return [(row, w, model.layers[i]) for i, (row, w) in enumerate(entries)]
+    out: list[Entry] = []
+    for kind, i in model.graph.keras_order():
+        if kind == "input":
+            inp = model.graph.inputs[i]
+            out.append((LayerInfo(-1, inp.name, "InputLayer", inp.shape, inp.shape, 0, 0), [], None))
+        else:
+            row, weights = entries[i]
+            out.append((row, weights, model.layers[i]))
+    return out
+
+
 def _native_groups(
-    model: Sequential, index: int, row: LayerInfo, weights: list[tuple[str, torch.Tensor]]
+    module: Any, row: LayerInfo, weights: list[tuple[str, torch.Tensor]]
 ) -> list[tuple[str, list[tuple[str, torch.Tensor]]]]:
     """``(path below layers/<key>, weights)`` per variable group: one group for most layers;
     wrappers nest theirs (``forward_layer/cell/vars``, ``layer/vars``) via ``keras_groups()``."""
-    groups = getattr(model.layers[index], "keras_groups", None)
+    groups = getattr(module, "keras_groups", None)
     if groups is not None:
         return list(groups())
     return [(VARS_PATH.get(row.class_name, "vars"), weights)]
@@ -89,14 +109,14 @@ def _native_groups(
 
 def save_weights_h5(model: Sequential, path: Path) -> None:
     """Keras 3 ``save_weights("x.weights.h5")`` layout, with the empty ``vars`` groups tf-keras needs."""
-    entries = model.keras_weights()
+    entries = keras_layers(model)
     with atomic_path(Path(path)) as tmp, h5py.File(tmp, "w") as f:
         f.create_group("vars").attrs["name"] = model.name
         layers = f.create_group("layers")
-        for i, (key, (row, weights)) in enumerate(zip(native_keys(model.info), entries, strict=True)):
+        for key, (row, weights, module) in zip(native_keys([e[0] for e in entries]), entries, strict=True):
             layer = layers.create_group(key)
             layer.create_group("vars").attrs["name"] = row.name
-            for sub, group_weights in _native_groups(model, i, row, weights):
+            for sub, group_weights in _native_groups(module, row, weights):
                 group = layer
                 for part in sub.split("/")[:-1]:  # tf-keras wants every `vars` group on the path
                     group = group.require_group(part)
@@ -120,11 +140,11 @@ def _set_attr_list(group: h5py.Group, name: str, items: list[str]) -> None:
 
 
 def _write_legacy_weights(group: h5py.Group, model: Sequential) -> None:
-    entries = model.keras_weights()
-    _set_attr_list(group, "layer_names", [row.name for row, _ in entries])
+    entries = keras_layers(model)
+    _set_attr_list(group, "layer_names", [row.name for row, _, _ in entries])
     group.attrs["backend"] = BACKEND
     group.attrs["keras_version"] = KERAS_VERSION
-    for row, weights in entries:
+    for row, weights, _ in entries:
         if "/" in row.name:
             raise ArtifactError(f"expected a layer name without '/', received {row.name!r}")
         layer = group.create_group(row.name)
@@ -190,7 +210,7 @@ def _array(ds: Any, label: str, where: str) -> np.ndarray:
 
 
 def _weighted(model: Sequential) -> Weights:
-    return [(row, w) for row, w in model.keras_weights() if w]
+    return [(row, w) for row, w, _ in keras_layers(model) if w]
 
 
 def _layer_count_error(label: str, ours: list[str], theirs: list[str]) -> ArtifactError:
@@ -228,16 +248,16 @@ def _read_native(f: h5py.File, model: Sequential, label: str) -> list[tuple[torc
     layers = f.get("layers")
     if layers is not None and not isinstance(layers, h5py.Group):
         raise ArtifactError(f"{label}: expected a 'layers' group (Keras 3 .weights.h5 layout)")
-    keys = native_keys(model.info)
-    entries = model.keras_weights()
-    ours = [k for k, (_, w) in zip(keys, entries, strict=True) if w]
+    entries = keras_layers(model)
+    keys = native_keys([e[0] for e in entries])
+    ours = [k for k, (_, w, _) in zip(keys, entries, strict=True) if w]
     groups = [layers[k] for k in layers] if layers is not None else []
     theirs = [g.name.rsplit("/", 1)[-1] for g in groups if isinstance(g, h5py.Group) and _count_datasets(g)]
     if len(ours) != len(theirs):
         raise _layer_count_error(label, ours, theirs)
     pairs = []
-    for index, (key, (row, weights)) in enumerate(zip(keys, entries, strict=True)):
-        for sub, group_weights in _native_groups(model, index, row, weights):
+    for key, (row, weights, module) in zip(keys, entries, strict=True):
+        for sub, group_weights in _native_groups(module, row, weights):
             where = f"layers/{key}/{sub}"
             group = f.get(where)
             values = []

@@ -23,8 +23,10 @@ from trainctl.config.base import INITIALIZERS, LAYERS, REGULARIZERS, ComponentSp
 from trainctl.config.schema import ModelSpec
 from trainctl.errors import ArtifactError
 from trainctl.model.shapes import AUTO_NAMES, infer, snake
+from trainctl.model.shapes_graph import Graph, build_graph
 from trainctl.serialization.codec import LayerCodec
 from trainctl.serialization.codecs_conv import CONV_CODECS
+from trainctl.serialization.codecs_merge import MERGE_CODECS
 from trainctl.serialization.codecs_norm import NORM_CODECS
 from trainctl.serialization.codecs_preprocess import PREPROCESS_CODECS
 from trainctl.serialization.codecs_seq import SEQ_CODECS
@@ -55,7 +57,14 @@ CORE_CODECS: dict[str, LayerCodec] = {
     "Reshape": LayerCodec(("target_shape",)),
 }
 
-CODECS: dict[str, LayerCodec] = {**CORE_CODECS, **CONV_CODECS, **NORM_CODECS, **SEQ_CODECS, **PREPROCESS_CODECS}
+CODECS: dict[str, LayerCodec] = {
+    **CORE_CODECS,
+    **CONV_CODECS,
+    **NORM_CODECS,
+    **SEQ_CODECS,
+    **PREPROCESS_CODECS,
+    **MERGE_CODECS,
+}
 
 # Keras options trainctl does not implement: written with this value, read back only at it.
 UNSUPPORTED_DEFAULTS: dict[str, Any] = {
@@ -87,6 +96,8 @@ KERAS3_ONLY = frozenset({"quantization_config", "lora_rank", "lora_alpha", "rms_
 _MODULES = {"initializer": "keras.initializers", "regularizer": "keras.regularizers"}
 _FAMILY_BY_SUFFIX: dict[str, Family] = {"_initializer": INITIALIZERS, "_regularizer": REGULARIZERS}
 _FLOAT32_NAMES = {None, "float32"}
+INT_INPUTS = ("int32", "int64")
+FUNCTIONAL_NAMES = ("Functional", "Model")  # Keras 3 to_json / hand-written (keras.Model)
 
 
 def _policy(universal: bool) -> Any:
@@ -134,10 +145,11 @@ def _input_entry(spec: ModelSpec, names: dict[int, str], universal: bool) -> dic
         batch = first.batch_input_shape
     if batch is None:
         batch = (None, *first.declared_input_shape())
+    dtype = getattr(first, "dtype", "float32") if first.type == "InputLayer" else "float32"
     if universal:
-        cfg: dict[str, Any] = {"batch_input_shape": list(batch), "dtype": "float32", "name": name}
+        cfg: dict[str, Any] = {"batch_input_shape": list(batch), "dtype": dtype, "name": name}
         return {"class_name": "InputLayer", "config": cfg}
-    cfg = {"batch_shape": list(batch), "dtype": "float32", "sparse": False, "ragged": False,
+    cfg = {"batch_shape": list(batch), "dtype": dtype, "sparse": False, "ragged": False,
            "name": name, "optional": False}  # fmt: skip
     return {"module": "keras.layers", "class_name": "InputLayer", "config": cfg, "registered_name": None}
 
@@ -179,8 +191,69 @@ def _layer_entry(layer: Any, name: str, in_shape: tuple[Any, ...], universal: bo
     return entry
 
 
+def _tensor(graph: Graph, value: int, universal: bool) -> Any:
+    name, node, index = graph.history(value)
+    if universal:  # the Keras 2 node entry, which Keras 3 and tf-keras both read
+        return [name, node, index, {}]
+    n = len(graph.inputs)
+    dtype = graph.inputs[value].dtype if value < n else "float32"
+    shape = [None, *graph.shape_of(value)]
+    return {
+        "class_name": "__keras_tensor__",
+        "config": {"shape": shape, "dtype": dtype, "keras_history": [name, node, index]},
+    }
+
+
+def _functional_dict(spec: ModelSpec, graph: Graph, universal: bool) -> dict[str, Any]:
+    """Keras 3's Functional ``to_json`` (keras-functional.md §1): the layers in Keras's
+    ``model.layers`` order, InputLayers included, each with its ``name`` and ``inbound_nodes``."""
+    layers: list[dict[str, Any]] = []
+    for kind, i in graph.keras_order():
+        if kind == "input":
+            inp = graph.inputs[i]
+            batch = [None, *inp.shape]
+            if universal:
+                cfg: dict[str, Any] = {"batch_input_shape": batch, "dtype": inp.dtype, "name": inp.name}
+                layers.append({"class_name": "InputLayer", "config": cfg, "name": inp.name, "inbound_nodes": []})
+                continue
+            cfg = {"batch_shape": batch, "dtype": inp.dtype, "sparse": False, "ragged": False,
+                   "name": inp.name, "optional": False}  # fmt: skip
+            layers.append({"module": "keras.layers", "class_name": "InputLayer", "config": cfg,
+                           "registered_name": None, "name": inp.name, "inbound_nodes": []})  # fmt: skip
+            continue
+        row = graph.layers[i]
+        calls = [node for node in graph.nodes if node.layer == i]
+        entry = _layer_entry(spec.layers[row.index], row.name, row.input_shape, universal)
+        if calls[0].merge and not universal:  # a merge is built on the list of its input shapes
+            entry["build_config"] = {"input_shape": [[None, *s] for s in calls[0].in_shapes]}
+        nodes: list[Any] = []
+        for node in calls:
+            args = [_tensor(graph, a, universal) for a in node.args]
+            if universal:
+                nodes.append(args)
+            else:
+                nodes.append({"args": [args] if node.merge else args, "kwargs": {}})
+        entry["name"] = row.name
+        entry["inbound_nodes"] = nodes
+        layers.append(entry)
+
+    def ends(values: tuple[int, ...]) -> Any:
+        triples = [list(graph.history(v)) for v in values]
+        return triples[0] if len(triples) == 1 else triples
+
+    config = {"name": spec.name, "trainable": True, "layers": layers,
+              "input_layers": ends(tuple(range(len(graph.inputs)))), "output_layers": ends(graph.outputs)}  # fmt: skip
+    if universal:
+        return {"class_name": "Functional", "config": config}
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "config": config,
+            "registered_name": "Functional", "build_config": {"input_shape": None}, "compile_config": {}}  # fmt: skip
+
+
 def spec_to_dict(spec: ModelSpec, *, universal: bool = False) -> dict[str, Any]:
-    """The Keras ``Sequential`` config of ``spec`` as a dict (see :func:`model_to_json`)."""
+    """The Keras config of ``spec`` as a dict (see :func:`model_to_json`): ``Sequential`` for a
+    chain, ``Functional`` for a graph."""
+    if spec.is_graph:
+        return _functional_dict(spec, build_graph(spec), universal)
     _, info = infer(list(spec.layers))
     names = {i: row.name for i, row in enumerate(info)}
     entry = _input_entry(spec, names, universal)
@@ -264,7 +337,11 @@ def _input_from(cfg: dict[str, Any], where: str) -> dict[str, Any]:
         elif key == "name":
             out["name"] = value
         elif key == "dtype":
-            _check_dtype(value, where)
+            dtype = (value.get("config") or {}).get("name") if isinstance(value, dict) else value
+            if dtype in INT_INPUTS:  # token ids: Input(dtype="int32") feeding an Embedding
+                out["dtype"] = dtype
+            else:
+                _check_dtype(value, where)
         elif key in ("sparse", "ragged", "optional"):
             if value:
                 raise ArtifactError(f"{where}: InputLayer option {key}=true is not supported")
@@ -372,10 +449,14 @@ def model_spec_from_dict(obj: Any) -> ModelSpec:
     """A parsed Keras ``Sequential`` config (any form :mod:`this module <.keras_json>` reads)."""
     if not isinstance(obj, dict) or "config" not in obj:
         raise ArtifactError("expected a Keras model config with 'class_name' and 'config'")
+    if obj.get("class_name") in FUNCTIONAL_NAMES:
+        from trainctl.serialization.keras_functional import functional_spec_from_config
+
+        return functional_spec_from_config(obj["config"])
     if obj.get("class_name") != "Sequential":
         raise ArtifactError(
             f"expected a Keras Sequential model, received {obj.get('class_name')!r} "
-            "(functional and subclassed models are not supported)"
+            "(Sequential and Functional models are supported; subclassed models are not)"
         )
     config = obj["config"]
     if isinstance(config, list):  # Keras 2.0-2.2: the layer list itself

@@ -39,11 +39,16 @@ DIRECTIONS: dict[str, str] = {
 def metric_direction(monitor: str, known: Mapping[str, str] | None = None) -> str | None:
     """``"up"``/``"down"`` for a logged name, as Keras's auto mode would infer it, else None."""
     base = monitor.removeprefix("val_")
-    if base == "loss":
+    if base == "loss" or base.endswith("_loss"):  # `<output>_loss` of a model with several outputs
         return "down"
     if known and base in known:
         return known[base]
     canonical = METRICS.canonical(base)
+    for i, ch in enumerate(base):  # `<output>_<metric>`: the longest metric name at the end
+        if canonical is not None:
+            break
+        if ch == "_":
+            canonical = METRICS.canonical(base[i + 1 :])
     return DIRECTIONS.get(canonical) if canonical else None
 
 
