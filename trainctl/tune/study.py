@@ -94,8 +94,8 @@ def fail_stale(study: Any) -> list[int]:
             continue
         if isinstance(pid, int) and _alive(pid):
             continue
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         study._storage.set_trial_user_attr(t._trial_id, "error", "cut off: its process was gone")
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
         run_dir = t.user_attrs.get("run_dir")
         if run_dir and (Path(run_dir) / "run.json").is_file():
             from trainctl.runs import RunDir
@@ -320,8 +320,8 @@ def _finish(st: Any, number: int, code: int | None) -> str:
 
     t = st._storage.get_trial(st._storage.get_trial_id_from_study_id_trial_number(st._study_id, number))
     if t.state == optuna.trial.TrialState.RUNNING:
-        st.tell(number, state=optuna.trial.TrialState.FAIL)
         st._storage.set_trial_user_attr(t._trial_id, "error", f"its process exited with code {code}")
+        st.tell(number, state=optuna.trial.TrialState.FAIL)
         return "failed"
     return _STATE[t.state.name]
 

@@ -46,15 +46,22 @@ def run_trial(args: argparse.Namespace) -> int:
     from trainctl.runs import RunDir
     from trainctl.tune.pruning import PruningReporter
     from trainctl.tune.storage import open_storage
+    from trainctl.tune.storage import pruner as make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(args.storage)
-    study = optuna.load_study(study_name=args.study, storage=storage)
+    fail = optuna.trial.TrialState.FAIL
+    try:  # the trial's own config: its parameters come from the storage, its pruner from tune:
+        pre = load_config(args.config, args.override)
+    except TrainctlError as exc:
+        sys.stderr.write(f"error: trial {args.number}: {exc.render()}\n")
+        return exc.exit_code
+    spec = pre.config.tune
+    study = optuna.load_study(study_name=args.study, storage=storage, pruner=make_pruner(spec, pre.config.fit.epochs))
     trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, args.number)
     storage.set_trial_system_attr(trial_id, "trainctl:pid", os.getpid())
     storage.set_trial_system_attr(trial_id, "trainctl:host", socket.gethostname())
     trial = optuna.trial.Trial(study, trial_id)
-    fail = optuna.trial.TrialState.FAIL
 
     def record(**attrs: Any) -> None:
         for key, value in attrs.items():
