@@ -163,3 +163,18 @@ def test_kill_9_then_the_same_command_continues(tmp_path: Path) -> None:
             )  # fmt: skip
             assert ev.returncode == 0, ev.stderr
             assert json.loads(ev.stdout)["metrics"]["accuracy"] == pytest.approx(t.user_attrs["test_accuracy"])
+
+
+@pytest.mark.slow
+def test_done_means_study_of_16_trials_beats_the_untuned_config(tmp_path: Path, cli: Cli) -> None:
+    """Issue 14's study: 16 trials, --jobs 2, the quickstart's own tune: section (fit.epochs=10 to keep
+    it cheap); the best trial's test accuracy is at least the untuned config's on the same seed."""
+    runs = tmp_path / "runs"
+    out = _json_run(
+        cli, "tune", CFG, "fit.epochs=10", "threads=1", "--trials", "16", "--jobs", "2", "--runs-dir", runs
+    )  # fmt: skip
+    states = [t["state"] for t in out["trials"]]
+    assert states.count("complete") + states.count("pruned") == 16 and "pruned" in states
+    best = next(t for t in out["trials"] if t["number"] == out["best"])
+    untuned = cli.train_json(CFG, "fit.epochs=10", "threads=1")
+    assert best["test"]["accuracy"] >= untuned["metrics"]["test"]["accuracy"]

@@ -11,9 +11,10 @@ from trainctl.training.callbacks.base import Callback, Logs
 class PruningReporter(Callback):
     """``trial.report(logs[objective], epoch)``; ``should_prune`` -> ``stop_training``."""
 
-    def __init__(self, trial: Any, objective: str) -> None:
+    def __init__(self, trial: Any, objective: str, epochs: int) -> None:
         self.trial = trial
         self.objective = objective
+        self.epochs = epochs  # the last epoch is reported but never pruned: the run is done anyway
         self.pruned_at: int | None = None  # the epoch (1-based) after which the trial was pruned
         self.missing: list[str] | None = None  # the history keys there were, if the objective was not
 
@@ -23,6 +24,6 @@ class PruningReporter(Callback):
             self.trainer.stop_training = True
             return
         self.trial.report(float(logs[self.objective]), epoch)
-        if self.trial.should_prune():
+        if epoch + 1 < self.epochs and self.trial.should_prune():
             self.pruned_at = epoch + 1
             self.trainer.stop_training = True

@@ -74,7 +74,7 @@ def run_trial(args: argparse.Namespace) -> int:
         overrides = [*args.override, *trial_overrides(trial.params), f"threads={args.threads}"]
         loaded = load_config(args.config, overrides)
         objective = loaded.config.tune.objective
-        reporter = PruningReporter(trial, objective)
+        reporter = PruningReporter(trial, objective, loaded.config.fit.epochs)
         result = train(
             loaded,
             runs_dir=args.runs_dir,
