@@ -178,3 +178,37 @@ def test_done_means_study_of_16_trials_beats_the_untuned_config(tmp_path: Path, 
     best = next(t for t in out["trials"] if t["number"] == out["best"])
     untuned = cli.train_json(CFG, "fit.epochs=10", "threads=1")
     assert best["test"]["accuracy"] >= untuned["metrics"]["test"]["accuracy"]
+
+
+def test_ctrl_c_exits_130_and_the_same_command_continues(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: the running trials end as failed (their run.json
+    `interrupted`), tune exits 130, and the same command then fills the study up."""
+    cfg, runs = _study_cfg(tmp_path), tmp_path / "runs"
+    cmd = [
+        sys.executable, "-m", "trainctl", "tune", str(cfg), f"fit.epochs={EPOCHS}", "threads=1",
+        "--trials", "3", "--jobs", "2", "--study", "cc", "--runs-dir", str(runs),
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    started = 0
+    for line in proc.stdout:
+        started += line.startswith("trial ") and " started" in line
+        if started == 2:
+            break
+    time.sleep(4.0)  # both trials are training
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, rest
+    assert "run the same command again" in rest
+    first = {t.number: t.state for t in _trials(runs / "cc" / "study.db", "cc")}
+    assert optuna.trial.TrialState.RUNNING not in first.values()
+
+    rerun = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    trials = _trials(runs / "cc" / "study.db", "cc")
+    counted = [t for t in trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(counted) == 3 and all(t.number not in first or first[t.number] == t.state for t in trials)

@@ -210,11 +210,14 @@ def run_study(
     started = time.monotonic()
     ran = failed = 0
     stop_error: str | None = None
+    interrupted: int | None = None
     try:
         while True:
             done, running = _counts(st)
             out_of_time = timeout is not None and time.monotonic() - started >= timeout
-            launch = not out_of_time and stop_error is None and failed <= MAX_FAILED_FACTOR * wanted
+            launch = (
+                not out_of_time and stop_error is None and interrupted is None and failed <= MAX_FAILED_FACTOR * wanted
+            )
             while launch and len(procs) < jobs and done + running < wanted:
                 trial = st.ask(dists)
                 st._storage.set_trial_system_attr(trial._trial_id, "trainctl:pid", os.getpid())
@@ -234,12 +237,17 @@ def run_study(
                     failed += 1
                 if code == ConfigError.exit_code and stop_error is None:
                     stop_error = _trial_error(st, number) or f"trial {number} stopped with a config error"
+                if code in (128 + signal.SIGINT, 128 + signal.SIGTERM) and interrupted is None:
+                    interrupted = code - 128  # the trial was interrupted (Ctrl-C reaches the whole group)
                 say(f"trial {number} {state}" + _value_text(st, number))
     except KeyboardInterrupt:
         _stop_all(procs, signal.SIGINT)
         for number in list(procs):
             _finish(st, number, procs[number].returncode)
         raise Interrupted(signal.SIGINT, "tune interrupted; run the same command again to continue") from None
+    if interrupted is not None:
+        _stop_all(procs, signal.SIGINT)
+        raise Interrupted(interrupted, "tune interrupted; run the same command again to continue")
     if stop_error is not None:
         raise ConfigError(stop_error, key="tune")
     result = summarize(st, url, study_dir)
