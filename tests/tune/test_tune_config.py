@@ -94,3 +94,8 @@ def test_train_ignores_the_section_and_tune_needs_one(tmp_path: Path, cli: Cli) 
     head, _, _ = BASE.partition("\ntune:")
     res = cli("tune", write(tmp_path, head), "--runs-dir", tmp_path / "runs")
     assert res.exit_code == 2 and "expected a tune: section" in res.stderr
+
+
+def test_a_storage_url_optuna_cannot_open_exits_2(tmp_path: Path, cli: Cli) -> None:
+    res = cli("tune", CONFIGS / "digits_quickstart.yaml", "--storage", "nosuchdb://x/y", "--runs-dir", tmp_path)
+    assert res.exit_code == 2 and "--storage" in res.stderr and "nosuchdb://x/y" in res.stderr
