@@ -12,7 +12,7 @@ import random
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,7 +133,9 @@ class Prepared:
     dataset: Any
 
 
-def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrupt: list[int]) -> Prepared:
+def _prepare(
+    cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrupt: list[int], extra: Sequence[Any] = ()
+) -> Prepared:
     import torch
 
     from trainctl.data import load_data, take_rows, validation_split
@@ -193,7 +195,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
         optimizer=build_optimizer(cfg.compile.optimizer, model.parameters()),
         loss=loss,
         metrics=metrics,
-        callbacks=build_callbacks(cfg.fit.callbacks),
+        callbacks=[*build_callbacks(cfg.fit.callbacks), *extra],  # extra: e.g. trainctl tune's pruning
         batch_size=cfg.fit.resolved_batch_size,
         shuffle=cfg.fit.shuffle,
         generator=gen,
@@ -284,8 +286,12 @@ def train(
     progress: Any = None,
     on_run_dir: Callable[[Path], None] | None = None,
     interrupt: list[int] | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
-    """Train one config into a fresh run folder. Raises a :class:`TrainctlError` on failure."""
+    """Train one config into a fresh run folder. Raises a :class:`TrainctlError` on failure.
+
+    ``callbacks`` run after the config's own (``trainctl tune`` reports and prunes through one).
+    """
     import torch
 
     from trainctl.runs import RunDir
@@ -318,7 +324,7 @@ def train(
         versions=_versions(),
         command=sys.argv,
     )
-    return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from)
+    return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from, callbacks=callbacks)
 
 
 def _check_precision(loaded: LoadedConfig, cfg: Any, dev: Any) -> None:
@@ -375,6 +381,7 @@ def _fit(
     *,
     state: dict[str, Any] | None = None,
     init_from: Path | None = None,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     from trainctl.serialization.state import save_state
     from trainctl.training.checkpoint import load_trainer_state, trainer_state
@@ -382,7 +389,7 @@ def _fit(
 
     trainer = None
     try:
-        prep = _prepare(cfg, loaded.base_dir, dev, smoke, run, interrupt if interrupt is not None else [])
+        prep = _prepare(cfg, loaded.base_dir, dev, smoke, run, interrupt if interrupt is not None else [], callbacks)
         trainer = prep.trainer
         if init_from is not None:
             from trainctl.serialization import load_weights_h5

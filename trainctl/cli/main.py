@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from trainctl import __version__
-from trainctl.cli import config_cmd, evaluate, plot, predict, runs_cmd, summary, train
+from trainctl.cli import config_cmd, evaluate, export, plot, predict, runs_cmd, summary, train, tune
 from trainctl.cli.common import STATE
 from trainctl.cli.devices import devices
 from trainctl.cli.import_cmd import import_model
@@ -45,6 +45,8 @@ app.command("summary")(summary.summary)
 app.command("evaluate")(evaluate.evaluate)
 app.command("predict")(predict.predict)
 app.command("plot")(plot.plot)
+app.command("export")(export.export)
+app.command("tune")(tune.tune)
 app.command("import")(import_model)
 app.command("devices")(devices)
 app.add_typer(config_cmd.app, name="config")

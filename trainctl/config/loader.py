@@ -442,6 +442,10 @@ def load_config(
         problems.sort(key=lambda p: _line_of(p.where))
         raise ConfigError(f"{len(problems)} problem(s) in {label}", problems=problems) from None
     _check_shapes(loaded)
+    if loaded.config.tune is not None:
+        from trainctl.config.tune import check_tune
+
+        check_tune(loaded)
     return loaded
 
 

@@ -21,6 +21,7 @@ from trainctl.config.callbacks import Callback
 from trainctl.config.compile import Loss, Metric, Optimizer
 from trainctl.config.data import Data
 from trainctl.config.graph import CallSpec, ModelInput, entry_kind, one_or_list
+from trainctl.config.tune import TuneSpec
 
 if TYPE_CHECKING:  # the union is built at run time from the registry
     Layer = Any
@@ -173,6 +174,7 @@ class RunConfig(Spec):
     model: ModelSpec
     compile: CompileSpec
     fit: FitSpec = Field(default_factory=lambda: FitSpec())
+    tune: TuneSpec | None = None  # `trainctl tune`'s search space; `train` ignores it
 
     @field_validator("device")
     @classmethod

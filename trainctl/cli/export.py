@@ -1,0 +1,49 @@
+"""``trainctl export RUN --format onnx|torch``: a run's model as ONNX or a torch.export program."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trainctl.cli.common import emit_json, handle_errors
+
+
+@handle_errors("as_json")
+def export(
+    run: Annotated[str, typer.Argument(help="A run folder, or a run name (the newest runs/<name>-*).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx, or torch (a torch.export .pt2).")] = "onnx",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The file to write (default: RUN/export/model.onnx|.pt2).")
+    ] = None,
+    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset version (default 18).")] = None,
+    raw_inputs: Annotated[
+        bool,
+        typer.Option("--raw-inputs", help="Fold the run's data.x steps in: the model takes what predict takes."),
+    ] = False,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where run names are looked up.")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON summary on stdout.")] = False,
+) -> None:
+    """Export a trained run for deployment: ONNX (onnxruntime, C++, phones) or a torch.export program.
+
+    The batch axis is dynamic. The file is written atomically and recorded in the run's run.json.
+    """
+    from trainctl.export import export_run
+
+    result = export_run(run, fmt=format, output=output, opset=opset, raw_inputs=raw_inputs, runs_dir=runs_dir)
+    summary = {
+        "run_dir": str(result.run_dir),
+        "format": result.format,
+        "path": str(result.path),
+        "raw_inputs": result.raw_inputs,
+        "input_shape": result.input_shape,
+        "input_dtype": result.input_dtype,
+        "opset": result.opset,
+        "bytes": result.bytes,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    shape = "(" + ", ".join(str(d) for d in result.input_shape) + ")"
+    typer.echo(f"wrote {result.path} ({result.format}, input {shape} {result.input_dtype}, {result.bytes} bytes)")
