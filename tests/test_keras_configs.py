@@ -55,6 +55,10 @@ def test_keras_reads_what_the_config_trained(
     path: Path, cli: Cli, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     cfg = load_config(path).config
+    if len(cfg.model.inputs or ()) > 1 or len(cfg.model.outputs or ()) > 1:
+        # load_data reads one x and one y; tests/cli/test_functional_run.py covers Keras loading a run
+        # with several inputs/outputs, and tests/serialization/test_functional_artifacts.py the files
+        pytest.skip("several inputs or outputs: covered by test_functional_run.py")
     smoke = cfg.data.source in IDX_SOURCES
     if smoke:
         request.getfixturevalue("shared_datasets")  # skips without ../shared/datasets
@@ -70,7 +74,11 @@ def test_keras_reads_what_the_config_trained(
     from_json = keras.models.model_from_json((run / "model.json").read_text())
     from_json.load_weights(run / "model.weights.h5")
     assert np.abs(from_json.predict(x, verbose=0) - ours).max() <= 1e-5
-    assert [layer.name for layer in from_json.layers] == [r.name for r in ours_model.info]
+    keras_layers = [layer.name for layer in from_json.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if ours_model.graph.functional:  # Keras lists a Functional model's layers in its own graph order
+        assert sorted(keras_layers) == sorted(r.name for r in ours_model.info)
+    else:
+        assert keras_layers == [r.name for r in ours_model.info]
     assert from_json.count_params() == sum(r.params for r in ours_model.info)
 
     whole = keras.models.load_model(run / "model.h5")
