@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import random
+import re
 import resource
 import sys
 import time
@@ -53,6 +54,10 @@ def resolve_device(requested: str) -> Any:
 
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.match(r"^(cpu|cuda|cuda:\d{1,4}|mps)$", requested):
+        raise ConfigError(f"expected a device auto, cpu, cuda, cuda:N or mps, received {requested!r}", key="device")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was asked for, but torch sees no Apple GPU", key="device")
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(
@@ -137,6 +142,7 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     import torch
 
     from trainctl.data import load_data, take_rows, validation_split
+    from trainctl.data.values import check_labels
     from trainctl.devices import to_device
     from trainctl.model.sequential import build_model
     from trainctl.runs import RunDir
@@ -155,6 +161,9 @@ def _prepare(cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrup
     model = build_model(cfg.model).to(dev)
     check_input(model, ds.x_train.shape[1:])
     loss, metrics = compile_model(cfg.compile, model, tuple(ds.y_train.shape))
+    check_labels(cfg.compile.loss, ds.y_train, model.output_shape[-1] if model.output_shape else 1)
+    if ds.y_test is not None:
+        check_labels(cfg.compile.loss, ds.y_test, model.output_shape[-1] if model.output_shape else 1, "test")
     run.write_text(RunDir.SUMMARY, render_summary(model))
 
     x = to_device(ds.x_train, dev)  # once per run; CUDA copies go through pinned memory
@@ -249,6 +258,10 @@ def train(
 
     cfg = loaded.config
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    from trainctl.paths import check_run_name
+
+    if name is not None:
+        check_run_name(name, key="--name")
     run_name = name or cfg.name or (loaded.path.stem if loaded.path else "run")
     dev = resolve_device(device or cfg.device)
     _check_precision(loaded, cfg, dev)

@@ -270,6 +270,9 @@ def _evaluate_arrays(
     cfg, model = lr.config, lr.model
     check_samples(model, x.shape[1:], where)
     loss, metrics = compile_model(cfg.compile, model, tuple(y.shape))
+    from trainctl.data.values import check_labels
+
+    check_labels(cfg.compile.loss, y, model.output_shape[-1] if model.output_shape else 1, where)
     trainer = Trainer(
         model=model,
         optimizer=None,

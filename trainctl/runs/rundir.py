@@ -75,7 +75,13 @@ class RunDir:
         run = cls(path)
         if not (path / cls.RUN).is_file():
             raise ArtifactError(f"{path} is not a trainctl run folder: it has no {cls.RUN}")
-        version = run.read_json(cls.RUN).get("format_version")
+        info = run.read_json(cls.RUN)
+        if not isinstance(info, dict):
+            raise ArtifactError(
+                f"{path / cls.RUN}: expected a JSON object, received a JSON {type(info).__name__}",
+                hint="this run folder is damaged; train it again",
+            )
+        version = info.get("format_version")
         if version != FORMAT_VERSION:
             raise ArtifactError(
                 f"{path / cls.RUN}: expected format_version {FORMAT_VERSION}, received {version!r}",
@@ -122,6 +128,10 @@ class RunDir:
             raise ArtifactError(f"{target}: missing") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ArtifactError(f"{target}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ArtifactError(f"{target}: not a trainctl file (JSON nested too deeply)") from None
+        except IsADirectoryError:
+            raise ArtifactError(f"{target}: expected a file, received a folder") from None
 
     def update_run(self, **fields: Any) -> dict[str, Any]:
         """Merge fields into run.json (read-modify-write, atomic)."""
