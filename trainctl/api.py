@@ -288,7 +288,8 @@ def train(
         versions=_versions(),
         command=sys.argv,
     )
-    return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from)
+    with run.lock():
+        return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from)
 
 
 def _check_precision(loaded: LoadedConfig, cfg: Any, dev: Any) -> None:
@@ -309,28 +310,50 @@ def resume(
     interrupt: list[int] | None = None,
     device: str | None = None,
 ) -> TrainResult:
-    """Continue an interrupted run in its own folder, from its last completed epoch."""
+    """Continue an interrupted run in its own folder, from its last completed epoch (from epoch 0
+    when it was killed before its first epoch ended). Holds the run folder's lock throughout."""
+    from trainctl.runs import RunDir
+
+    run = RunDir.open(Path(run_path))
+    with run.lock():
+        return _resume_locked(run, progress, interrupt, device)
+
+
+def _resume_locked(run: Any, progress: Any, interrupt: list[int] | None, device: str | None) -> TrainResult:
+    """The body of :func:`resume`, with the run folder's lock held."""
     from trainctl.config import load_config
     from trainctl.runs import RunDir
     from trainctl.serialization.state import load_state
+    from trainctl.training.checkpoint import check_state
 
-    run = RunDir.open(Path(run_path))
+    run.clean_temps()  # what a killed save left behind
     info = run.read_json(RunDir.RUN)
     if info.get("status") in ("completed", "stopped_early"):
         raise ArtifactError(
             f"{run.path} already finished ({info['status']}); nothing to resume",
             hint="use `trainctl train CONFIG --init-from RUN` to start a new run from its weights",
         )
+    if not run.file(RunDir.RESOLVED).is_file():
+        raise ArtifactError(f"{run.file(RunDir.RESOLVED)}: missing; this run cannot be resumed, train it again")
     loaded = load_config(run.file(RunDir.RESOLVED))
-    loaded.base_dir_override = Path(info.get("base_dir", run.path))
+    base_dir = info.get("base_dir", str(run.path))
+    if not isinstance(base_dir, str):
+        raise ArtifactError(f"{run.file(RunDir.RUN)}: expected base_dir to be a string, received {base_dir!r}")
+    loaded.base_dir_override = Path(base_dir)
     cfg = loaded.config
     dev = resolve_device(device or cfg.device)
     _check_precision(loaded, cfg, dev)
     import torch
 
     torch.set_num_threads(cfg.threads or default_threads())
-    state = load_state(run.file(STATE_FILE))
-    run.update_run(status="running", resumed=_now(), resumed_from_epoch=int(state["epoch"]))
+    state: dict[str, Any] | None = None
+    if run.file(STATE_FILE).exists() or run.file(RunDir.HISTORY_JSON).exists():
+        state = load_state(run.file(STATE_FILE))
+        check_state(state, run.file(STATE_FILE), cfg.fit.epochs)
+        start = int(state["epoch"])
+    else:  # killed before its first epoch ended: start again from epoch 0, same resolved config
+        start = 0
+    run.update_run(status="running", resumed=_now(), resumed_from_epoch=start)
     return _fit(loaded, cfg, run, dev, bool(info.get("smoke")), progress, interrupt, state=state)
 
 
