@@ -61,7 +61,7 @@ def check_array(arr: np.ndarray, where: str, key: str | None = None) -> None:
     count = int(arr.size - finite.sum())
     raise DataError(
         f"{where}: expected finite numbers, received {value} at row {row}{col} "
-        f"({count} non-finite value{'s' if count != 1 else ''})",
+        f"(0-based data rows, header excluded; {count} non-finite value{'s' if count != 1 else ''})",
         key=key,
         hint="drop or impute the missing values before training",
     )
