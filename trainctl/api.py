@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import random
+import re
 import resource
 import sys
 import time
@@ -53,6 +54,10 @@ def resolve_device(requested: str) -> Any:
 
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.match(r"^(cpu|cuda|cuda:\d{1,4}|mps)$", requested):
+        raise ConfigError(f"expected a device auto, cpu, cuda, cuda:N or mps, received {requested!r}", key="device")
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was asked for, but torch sees no Apple GPU", key="device")
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(
@@ -139,6 +144,7 @@ def _prepare(
     import torch
 
     from trainctl.data import load_data, take_rows, validation_split
+    from trainctl.data.values import check_model_labels
     from trainctl.devices import to_device
     from trainctl.model.sequential import build_model
     from trainctl.model.shapes_graph import build_graph
@@ -165,6 +171,8 @@ def _prepare(
     model = build_model(cfg.model).to(dev)
     check_input(model, ds.x_train)
     loss, metrics = compile_model(cfg.compile, model, _shapes(ds.y_train))
+    check_model_labels(cfg.compile.loss, model, ds.y_train)
+    check_model_labels(cfg.compile.loss, model, ds.y_test, "test")
     run.write_text(RunDir.SUMMARY, render_summary(model))
 
     x = to_device(ds.x_train, dev)  # once per run; CUDA copies go through pinned memory
@@ -298,6 +306,10 @@ def train(
 
     cfg = loaded.config
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    from trainctl.paths import check_run_name
+
+    if name is not None:
+        check_run_name(name, key="--name")
     run_name = name or cfg.name or (loaded.path.stem if loaded.path else "run")
     dev = resolve_device(device or cfg.device)
     _check_precision(loaded, cfg, dev)
@@ -324,7 +336,8 @@ def train(
         versions=_versions(),
         command=sys.argv,
     )
-    return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from, callbacks=callbacks)
+    with run.lock():
+        return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from, callbacks=callbacks)
 
 
 def _check_precision(loaded: LoadedConfig, cfg: Any, dev: Any) -> None:
@@ -345,28 +358,50 @@ def resume(
     interrupt: list[int] | None = None,
     device: str | None = None,
 ) -> TrainResult:
-    """Continue an interrupted run in its own folder, from its last completed epoch."""
+    """Continue an interrupted run in its own folder, from its last completed epoch (from epoch 0
+    when it was killed before its first epoch ended). Holds the run folder's lock throughout."""
+    from trainctl.runs import RunDir
+
+    run = RunDir.open(Path(run_path))
+    with run.lock():
+        return _resume_locked(run, progress, interrupt, device)
+
+
+def _resume_locked(run: Any, progress: Any, interrupt: list[int] | None, device: str | None) -> TrainResult:
+    """The body of :func:`resume`, with the run folder's lock held."""
     from trainctl.config import load_config
     from trainctl.runs import RunDir
     from trainctl.serialization.state import load_state
+    from trainctl.training.checkpoint import check_state
 
-    run = RunDir.open(Path(run_path))
+    run.clean_temps()  # what a killed save left behind
     info = run.read_json(RunDir.RUN)
     if info.get("status") in ("completed", "stopped_early"):
         raise ArtifactError(
             f"{run.path} already finished ({info['status']}); nothing to resume",
             hint="use `trainctl train CONFIG --init-from RUN` to start a new run from its weights",
         )
+    if not run.file(RunDir.RESOLVED).is_file():
+        raise ArtifactError(f"{run.file(RunDir.RESOLVED)}: missing; this run cannot be resumed, train it again")
     loaded = load_config(run.file(RunDir.RESOLVED))
-    loaded.base_dir_override = Path(info.get("base_dir", run.path))
+    base_dir = info.get("base_dir", str(run.path))
+    if not isinstance(base_dir, str):
+        raise ArtifactError(f"{run.file(RunDir.RUN)}: expected base_dir to be a string, received {base_dir!r}")
+    loaded.base_dir_override = Path(base_dir)
     cfg = loaded.config
     dev = resolve_device(device or cfg.device)
     _check_precision(loaded, cfg, dev)
     import torch
 
     torch.set_num_threads(cfg.threads or default_threads())
-    state = load_state(run.file(STATE_FILE))
-    run.update_run(status="running", resumed=_now(), resumed_from_epoch=int(state["epoch"]))
+    state: dict[str, Any] | None = None
+    if run.file(STATE_FILE).exists() or run.file(RunDir.HISTORY_JSON).exists():
+        state = load_state(run.file(STATE_FILE))
+        check_state(state, run.file(STATE_FILE), cfg.fit.epochs)
+        start = int(state["epoch"])
+    else:  # killed before its first epoch ended: start again from epoch 0, same resolved config
+        start = 0
+    run.update_run(status="running", resumed=_now(), resumed_from_epoch=start)
     return _fit(loaded, cfg, run, dev, bool(info.get("smoke")), progress, interrupt, state=state)
 
 

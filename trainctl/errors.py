@@ -101,6 +101,24 @@ class GateFailed(TrainctlError):
     kind = "gate"
 
 
+class IOFailure(TrainctlError, OSError):
+    """The system refused a read or write: disk full, file too large, read-only or forbidden
+    folder, a path that is a folder, a closed stdin/stdout, or memory exhausted.
+
+    Not the input's fault and not a bug, so it has its own exit code: a CI job can retry it.
+    """
+
+    exit_code = 7
+    kind = "io"
+
+
+class RunBusy(TrainctlError):
+    """Another trainctl process holds the run folder's lock (two ``--resume`` of one run)."""
+
+    exit_code = 8
+    kind = "busy"
+
+
 class Interrupted(TrainctlError):
     """SIGINT/SIGTERM arrived; a resumable state was saved before this was raised."""
 
@@ -120,6 +138,9 @@ EXIT_CODES: dict[int, str] = {
     4: "artifact error (missing or corrupt run folder, weight mismatch)",
     5: "training diverged (NaN or inf loss)",
     6: "quality gate failed (--fail-under)",
+    7: "I/O or system failure (disk full, file too large, read-only or forbidden path, closed stream, out of memory)",
+    8: "run folder busy (another trainctl process holds its lock)",
+    141: "stdout closed by its reader (broken pipe, e.g. `| head`): quiet exit, as Unix tools do",
     130: "interrupted by SIGINT, resumable state saved",
     143: "interrupted by SIGTERM, resumable state saved",
 }

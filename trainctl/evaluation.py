@@ -294,6 +294,9 @@ def _evaluate_arrays(
     else:
         check_samples(model, x.shape[1:], where)
     loss, metrics = compile_model(cfg.compile, model, _shapes(y))
+    from trainctl.data.values import check_model_labels
+
+    check_model_labels(cfg.compile.loss, model, y, where)
     trainer = Trainer(
         model=model,
         optimizer=None,

@@ -8,7 +8,7 @@ import typer
 
 from trainctl import __version__
 from trainctl.cli import config_cmd, evaluate, export, plot, predict, runs_cmd, summary, train, tune
-from trainctl.cli.common import STATE
+from trainctl.cli.common import STATE, guard_standard_streams
 from trainctl.cli.devices import devices
 from trainctl.cli.import_cmd import import_model
 
@@ -36,7 +36,8 @@ def root(
     ] = False,
 ) -> None:
     """Exit codes: 0 ok, 1 internal error, 2 config/usage, 3 data, 4 artifact, 5 diverged,
-    6 quality gate, 130/143 interrupted (resumable)."""
+    6 quality gate, 7 I/O or system failure (disk full, read-only, closed stream, out of memory),
+    8 run folder busy, 130/143 interrupted (resumable), 141 stdout closed by its reader (quiet)."""
     STATE.debug = debug
 
 
@@ -54,4 +55,5 @@ app.add_typer(runs_cmd.app, name="runs")
 
 
 def main() -> None:
+    guard_standard_streams()
     app()

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from trainctl.cli.common import emit_json, handle_errors
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops predict at once with exit 143; the --output file is written atomically, so
+    its temp file is removed on the way out and no partial output is left."""
+    from trainctl.errors import Interrupted
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Interrupted(signum, "interrupted by SIGTERM; no output was written")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @handle_errors("as_json")
@@ -44,15 +63,16 @@ def predict(
     if as_json and to_stdout:
         raise ConfigError("--json needs --output FILE: stdout already carries the predictions")
     mode: Mode = "classes" if classes else "proba" if proba else "raw"
-    result = run_predict(
-        run,
-        sys.stdin if input == "-" else Path(input),
-        sys.stdout if to_stdout else output,
-        mode=mode,
-        batch_size=batch_size,
-        device=device,
-        runs_dir=runs_dir,
-    )
+    with _stop_on_sigterm():
+        result = run_predict(
+            run,
+            sys.stdin if input == "-" else Path(input),
+            sys.stdout if to_stdout else output,
+            mode=mode,
+            batch_size=batch_size,
+            device=device,
+            runs_dir=runs_dir,
+        )
     if to_stdout:
         sys.stdout.flush()
         return

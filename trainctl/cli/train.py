@@ -74,10 +74,13 @@ def train(
 ) -> None:
     """Train a model described by CONFIG into runs/<name>-<timestamp>/."""
     from trainctl import api
+    from trainctl.cli.common import ClosedStream
     from trainctl.config import load_config
-    from trainctl.errors import ConfigError
+    from trainctl.errors import ConfigError, IOFailure
 
     out = sys.stderr if as_json else sys.stdout
+    if isinstance(sys.stdout, ClosedStream):  # fail before a run folder exists, not after
+        raise IOFailure("stdout is closed", hint="give train an open stdout (or redirect it to a file)")
     flag: list[int] = []
     if resume is not None:
         if config is not None or overrides or init_from is not None:

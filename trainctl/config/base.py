@@ -36,7 +36,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 class Spec(BaseModel):
     """Base for every config node: frozen, and unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, validate_default=True)
+    # allow_inf_nan=False: `learning_rate: .inf` and other non-finite floats are refused where they enter
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 class ComponentSpec(Spec):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, field_validator
 
 from trainctl.config.base import CALLBACKS, ComponentSpec
 from trainctl.config.compile import Schedule
@@ -22,6 +22,19 @@ Mode = Literal["auto", "min", "max"]
 
 class CallbackSpec(ComponentSpec):
     pass
+
+
+def _in_run_folder(value: str | None) -> str | None:
+    """Callback files stay inside the run folder and clear of its own files (trainctl.paths)."""
+    from trainctl.errors import ConfigError
+    from trainctl.paths import check_relative
+
+    if value is not None:
+        try:
+            check_relative(value, key="")
+        except ConfigError as exc:
+            raise ValueError(exc.render()) from None
+    return value
 
 
 @CALLBACKS.register()
@@ -49,6 +62,8 @@ class ModelCheckpoint(CallbackSpec):
     save_freq: Literal["epoch"] | PositiveInt = "epoch"
     initial_value_threshold: float | None = None
 
+    _filepath = field_validator("filepath")(_in_run_folder)
+
 
 @CALLBACKS.register()
 class CSVLogger(CallbackSpec):
@@ -56,6 +71,8 @@ class CSVLogger(CallbackSpec):
     filename: str = "training.log"
     separator: str = Field(",", min_length=1)
     append: bool = False
+
+    _filename = field_validator("filename")(_in_run_folder)
 
 
 @CALLBACKS.register()
@@ -96,6 +113,8 @@ class TensorBoard(CallbackSpec):
     histogram_freq: NonNegativeInt = 0
     write_graph: bool = True
     update_freq: Literal["epoch", "batch"] | PositiveInt = "epoch"
+
+    _log_dir = field_validator("log_dir")(_in_run_folder)
 
 
 if TYPE_CHECKING:  # the union is built at run time from the registry

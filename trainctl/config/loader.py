@@ -425,7 +425,14 @@ def load_config(
             )
         if file.is_dir():
             raise ConfigError(f"expected a YAML file, received a folder: {file}")
-        text = file.read_text(encoding="utf-8")
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{file}: expected a UTF-8 YAML text file, received bytes that are not UTF-8 "
+                f"(byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})",
+                hint="save the file as UTF-8 text; a binary or UTF-16 file is not a config",
+            ) from None
     label = str(file) if file is not None else "<config>"
     raw, locs = parse_yaml(text, label)
     for item in overrides:

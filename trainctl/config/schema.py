@@ -169,7 +169,7 @@ class RunConfig(Spec):
     name: str | None = None
     seed: int | None = None
     device: str = "auto"
-    threads: PositiveInt | None = None
+    threads: int | None = Field(None, ge=1, le=1024)
     data: Data  # type: ignore[valid-type]
     model: ModelSpec
     compile: CompileSpec
@@ -186,6 +186,19 @@ class RunConfig(Spec):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", value):
-            raise ValueError(f"expected letters, digits, '.', '_' or '-' (it names a folder), received {value!r}")
+        from trainctl.errors import ConfigError
+        from trainctl.paths import check_run_name
+
+        if value is not None:
+            try:
+                check_run_name(value)
+            except ConfigError as exc:
+                raise ValueError(exc.render().removeprefix("name: ")) from None
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int | None) -> int | None:
+        if value is not None and not 0 <= value < 2**63:
+            raise ValueError(f"expected a seed in 0..2**63-1 (torch's range), received {value}")
         return value

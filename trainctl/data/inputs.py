@@ -79,7 +79,7 @@ def _read_rows(
 
 
 def _check_numeric(dtype: np.dtype, name: str) -> None:
-    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+    if not (np.issubdtype(dtype, np.number) or dtype == np.bool_) or dtype.kind == "c":
         raise DataError(f"expected a numeric array in {name}, received dtype {dtype}")
 
 

@@ -269,4 +269,8 @@ LOADERS: dict[str, Callable[[Any, Path, int], Raw]] = {
 
 def load_raw(spec: Any, *, base_dir: Path, seed: int) -> Raw:
     """Dispatch on ``spec.source``; relative paths resolve against ``base_dir``."""
-    return LOADERS[spec.source](spec, Path(base_dir), seed)
+    from trainctl.data.values import check_raw
+
+    raw = LOADERS[spec.source](spec, Path(base_dir), seed)
+    check_raw(raw, spec)
+    return raw

@@ -89,6 +89,8 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path.name} is missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path.name} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path.name} is not valid JSON (nested too deeply)") from None
 
 
 def _floats(values: Any) -> list[float]:

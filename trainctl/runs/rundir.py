@@ -9,14 +9,16 @@ import csv
 import io
 import json
 import math
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from trainctl.atomic import atomic_write_bytes
-from trainctl.errors import ArtifactError
+from trainctl.errors import ArtifactError, RunBusy
 
 FORMAT_VERSION = 1
 
@@ -75,7 +77,13 @@ class RunDir:
         run = cls(path)
         if not (path / cls.RUN).is_file():
             raise ArtifactError(f"{path} is not a trainctl run folder: it has no {cls.RUN}")
-        version = run.read_json(cls.RUN).get("format_version")
+        info = run.read_json(cls.RUN)
+        if not isinstance(info, dict):
+            raise ArtifactError(
+                f"{path / cls.RUN}: expected a JSON object, received a JSON {type(info).__name__}",
+                hint="this run folder is damaged; train it again",
+            )
+        version = info.get("format_version")
         if version != FORMAT_VERSION:
             raise ArtifactError(
                 f"{path / cls.RUN}: expected format_version {FORMAT_VERSION}, received {version!r}",
@@ -104,6 +112,38 @@ class RunDir:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    LOCK = ".trainctl.lock"
+    _TEMP = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")  # trainctl.atomic's temp names
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on this run folder while training it: a second ``--resume``
+        of the same run fails at once with :class:`RunBusy` instead of interleaving writes.
+        The kernel drops the lock when the process dies, even by ``kill -9``."""
+        import fcntl
+
+        fd = os.open(self.path / self.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RunBusy(
+                    f"{self.path} is in use by another trainctl process",
+                    hint="wait for it to finish, or stop it (Ctrl-C) and resume again",
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+    def clean_temps(self) -> list[Path]:
+        """Remove temp files a killed atomic write left (call with :meth:`lock` held)."""
+        removed = []
+        for tmp in self.path.rglob(".*.tmp"):
+            if self._TEMP.match(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        return removed
+
     # ------------------------------------------------------------------ writers
     def write_text(self, name: str, text: str, *, durable: bool = True) -> Path:
         target = self.path / name
@@ -122,6 +162,10 @@ class RunDir:
             raise ArtifactError(f"{target}: missing") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ArtifactError(f"{target}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ArtifactError(f"{target}: not a trainctl file (JSON nested too deeply)") from None
+        except IsADirectoryError:
+            raise ArtifactError(f"{target}: expected a file, received a folder") from None
 
     def update_run(self, **fields: Any) -> dict[str, Any]:
         """Merge fields into run.json (read-modify-write, atomic)."""

@@ -83,7 +83,13 @@ def load_state(path: Path) -> dict[str, Any]:
         raise ArtifactError(
             f"{path}: expected state format_version {STATE_FORMAT}, received {meta.get('format_version')}"
         )
-    return _join(json.loads(meta["skeleton"]), tensors)  # type: ignore[no-any-return]
+    try:
+        state = _join(json.loads(meta["skeleton"]), tensors)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
+        raise ArtifactError(f"{path}: not a readable state file (damaged metadata: {exc!r})") from None
+    if not isinstance(state, dict):
+        raise ArtifactError(f"{path}: not a readable state file (expected a mapping, received {type(state).__name__})")
+    return state
 
 
 def _metadata(raw: bytes) -> dict[str, str]:

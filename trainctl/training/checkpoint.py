@@ -36,6 +36,38 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
     } | ({"grad_scaler": trainer.scaler.state_dict()} if getattr(trainer, "scaler", None) is not None else {})
 
 
+def check_state(state: Any, where: Path, epochs: int) -> None:
+    """Refuse a crafted or damaged state before any of it is used: an ``epoch`` outside
+    ``0..epochs`` would train "Epoch -4/2" and mark the run completed."""
+    expected = {
+        "epoch": int,
+        "stop_training": bool,
+        "history": dict,
+        "model": dict,
+        "optimizer": dict,
+        "rng": dict,
+        "callbacks": list,
+    }
+    for key, kind in expected.items():
+        value = state.get(key) if isinstance(state, dict) else None
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ArtifactError(
+                f"{where}: expected {key!r} to be a {kind.__name__} in the saved state, "
+                f"received {type(value).__name__}",
+                hint="the state file is damaged; start a new run",
+            )
+    if not 0 <= state["epoch"] <= epochs:
+        raise ArtifactError(
+            f"{where}: expected a saved epoch in 0..{epochs} (fit.epochs), received {state['epoch']}",
+            hint="the state file is damaged; start a new run",
+        )
+    if not all(isinstance(v, list) for v in state["history"].values()):
+        raise ArtifactError(f"{where}: expected lists of numbers in the saved history", hint="start a new run")
+    rng = state["rng"]
+    if "torch" not in rng or "shuffle" not in rng:
+        raise ArtifactError(f"{where}: expected the RNG states 'torch' and 'shuffle' in the saved state")
+
+
 def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None:
     import torch
 
@@ -63,7 +95,7 @@ def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None
             set_generator_states(trainer.model, state["rng"].get("augment", {}))
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    except (KeyError, RuntimeError, ValueError) as exc:
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise ArtifactError(f"{where}: the saved state does not fit this model ({exc})") from None
     trainer.epoch = int(state["epoch"])
     trainer.stop_training = bool(state["stop_training"])

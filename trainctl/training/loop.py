@@ -98,8 +98,11 @@ class Trainer:
         self.model.load_state_dict(weights)
 
     def resolve_path(self, relative: str) -> Path:
-        path = Path(relative)
-        return path if path.is_absolute() or self.run_dir is None else self.run_dir / path
+        if self.run_dir is None:  # library use without a run folder: the caller's own path
+            return Path(relative)
+        from trainctl.paths import inside
+
+        return inside(self.run_dir, relative, key="filepath")
 
     def save_checkpoint(self, path: Path, *, weights_only: bool) -> None:
         if self.checkpoint_writer is None:
