@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import math
+import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 
+from trainctl.bounds import MAX_FORTRAN_BYTES, check_declared, check_pixels, check_zip_member, human, read_exact
 from trainctl.config.base import did_you_mean
 from trainctl.errors import DataError, DataFileNotFound
 
@@ -62,14 +64,11 @@ def _read_rows(
     row_bytes = math.prod(row_shape) * dtype.itemsize
     for start in range(0, rows, size):
         n = min(size, rows - start)
-        buf = bytearray(n * row_bytes)  # writable, so torch does not warn about read-only memory
-        got = fh.readinto(buf)  # type: ignore[attr-defined]
-        while got and got < len(buf):  # compressed streams may return short reads
-            more = fh.readinto(memoryview(buf)[got:])  # type: ignore[attr-defined]
-            if not more:
-                break
-            got += more
-        if got != len(buf):
+        # writable, so torch does not warn about read-only memory; grows only as bytes arrive, so
+        # a header claiming more rows than the (gzip) stream holds never allocates the claim
+        buf = read_exact(fh, n * row_bytes)
+        got = len(buf)
+        if got != n * row_bytes:
             raise DataError(
                 f"expected {rows} rows of shape {row_shape} in {name}, received a file that ends after "
                 f"{start + (got or 0) // max(row_bytes, 1)} (file truncated)"
@@ -121,8 +120,20 @@ class NpyReader:
         del arr
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
-        if self.fortran:  # rows are strided in Fortran order: slice the map (rare; costs RSS)
-            arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        if self.fortran:  # rows are strided in Fortran order: read it whole, within a budget (rare)
+            nbytes = math.prod(self.shape) * self.dtype.itemsize
+            if nbytes > MAX_FORTRAN_BYTES:
+                raise DataError(
+                    f"{self.name}: a Fortran-order array of {human(nbytes)} would have to be read whole; "
+                    f"expected at most {human(MAX_FORTRAN_BYTES)}",
+                    hint="save it in C order: np.save(path, np.ascontiguousarray(x))",
+                )
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                raw = read_exact(fh, nbytes)
+            if len(raw) != nbytes:
+                raise DataError(f"expected {nbytes} bytes of data in {self.name}, received {len(raw)} (truncated)")
+            arr = np.frombuffer(raw, dtype=self.dtype).reshape(self.shape[::-1]).T
             for i in range(0, self.shape[0], size):
                 yield np.ascontiguousarray(arr[i : i + size], dtype=_native(self.dtype))
             return
@@ -152,14 +163,27 @@ class NpzReader:
         self.key, self.name = key, f"{path}[{key}]"
         with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as fh:
             self.shape, self.fortran, self.dtype = _npy_header(fh, self.name)
+            member = zf.getinfo(key + ".npy")
+            check_zip_member(member.file_size, member.compress_size, self.name, DataError)
+            declared = math.prod(self.shape) * self.dtype.itemsize
+            check_declared(declared, member.file_size - fh.tell(), self.name, f"shape {self.shape}", DataError)
         self.rows: int | None = self.shape[0]
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
         with zipfile.ZipFile(self.path) as zf, zf.open(self.key + ".npy") as fh:
             _npy_header(fh, self.name)
-            if self.fortran and len(self.shape) > 1:  # rows are strided: no way around reading it all
-                flat = np.frombuffer(fh.read(), dtype=self.dtype)
-                arr = flat.reshape(self.shape[::-1]).T
+            if self.fortran and len(self.shape) > 1:  # rows are strided: read it whole, within a budget
+                nbytes = math.prod(self.shape) * self.dtype.itemsize
+                if nbytes > MAX_FORTRAN_BYTES:
+                    raise DataError(
+                        f"{self.name}: a Fortran-order array of {human(nbytes)} would have to be read whole; "
+                        f"expected at most {human(MAX_FORTRAN_BYTES)}",
+                        hint="save it in C order: np.savez(path, x=np.ascontiguousarray(x))",
+                    )
+                raw = read_exact(fh, nbytes)
+                if len(raw) != nbytes:
+                    raise DataError(f"expected {nbytes} bytes of data in {self.name}, received {len(raw)} (truncated)")
+                arr = np.frombuffer(raw, dtype=self.dtype).reshape(self.shape[::-1]).T
                 for i in range(0, self.shape[0], size):
                     yield np.ascontiguousarray(arr[i : i + size], dtype=_native(self.dtype))
                 return
@@ -195,6 +219,9 @@ class IdxReader:
         self.path, self.name = path, str(path)
         with _open_maybe_gzip(path) as fh:
             self.dtype, self.shape = self._header(fh)
+            if isinstance(fh, io.BufferedReader):  # raw file: its size is known before reading
+                declared = math.prod(self.shape) * self.dtype.itemsize
+                check_declared(declared, path.stat().st_size - fh.tell(), self.name, f"shape {self.shape}", DataError)
         self.rows: int | None = self.shape[0]
 
     def _header(self, fh: IO[bytes]) -> tuple[np.dtype, tuple[int, ...]]:
@@ -358,8 +385,11 @@ class ImageFolderReader:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(path) as opened:
-                img = opened.convert(self.options.image_mode)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as opened:  # reads the header only: the size is declared
+                    check_pixels(*opened.size, str(path), DataError)
+                    img = opened.convert(self.options.image_mode)
             if self._size is None:
                 self._size = img.size
             elif img.size != self._size:
@@ -368,7 +398,10 @@ class ImageFolderReader:
                     f"received {img.size[0]}x{img.size[1]} in {path}"
                 )
             return np.asarray(img)
-        except (UnidentifiedImageError, OSError) as exc:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DataError(f"{path}: refusing a decompression bomb ({exc})") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            # Pillow raises ValueError for oversized text chunks, SyntaxError for some broken headers
             raise DataError(f"expected an image, received an unreadable file: {path} ({exc})") from None
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
