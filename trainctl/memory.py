@@ -108,3 +108,18 @@ def available_bytes(device: Any) -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def check_weights_fit(spec: Any) -> None:
+    """Raise :class:`ConfigError` when a model spec's float32 weights exceed available RAM."""
+    from trainctl.errors import ConfigError
+    from trainctl.model.shapes import infer
+
+    _, rows = infer(list(spec.layers))
+    need = BYTES_PER_FLOAT * sum(r.params for r in rows)
+    have = available_bytes("cpu")
+    if have is not None and need > have:
+        raise ConfigError(
+            f"the model's {sum(r.params for r in rows):,} weights need {human(need)}, and {human(have)} is available",
+            key="model.layers",
+        )

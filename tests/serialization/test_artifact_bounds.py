@@ -70,3 +70,24 @@ def test_keras_archive_imports_and_a_zip_bomb_member_is_refused(run: Path, tmp_p
     assert "model.weights.h5: the member declares 268.4 MB" in proc.stderr
     assert "zip bomb" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_model_json_with_a_dense_of_10_12_units_is_refused_before_torch_allocates(run: Path, tmp_path: Path) -> None:
+    spec = json.loads((run / "model.json").read_text())
+
+    def widen(node: object) -> bool:
+        if isinstance(node, dict):
+            if node.get("class_name") == "Dense":
+                node["config"]["units"] = 10**12
+                return True
+            return any(widen(v) for v in node.values())
+        return isinstance(node, list) and any(widen(v) for v in node)
+
+    assert widen(spec)
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(spec))
+    proc = run_cli("import", path, run / "model.weights.h5", "--out", tmp_path / "out", mem_mb=MEM_MB)
+    assert proc.returncode == 4, proc.stderr
+    # xor's first Dense: 2 inputs -> 10^12 units (+bias), then 10^12 -> 1 (+bias): 4 * 10^12 + 1
+    assert "the model's 4,000,000,000,001 weights need 16.0 TB" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -99,5 +99,11 @@ class Sequential(nn.Module):
 
 
 def build_model(spec: Any) -> Sequential:
-    """Build from a :class:`~trainctl.config.schema.ModelSpec`. Seed torch first for determinism."""
+    """Build from a :class:`~trainctl.config.schema.ModelSpec`. Seed torch first for determinism.
+
+    A spec whose weights alone exceed the memory available (a hostile ``model.json`` with a Dense
+    layer of 10^12 units) is refused before torch allocates anything."""
+    from trainctl.memory import check_weights_fit
+
+    check_weights_fit(spec)
     return Sequential(spec)
