@@ -9,15 +9,18 @@ mapped 200 MB ``.npy`` would cost 200 MB of RSS; a read buffer costs one chunk.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
 import math
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from tokenize import TokenError
 from typing import IO, Any, Protocol
 
 import numpy as np
@@ -82,13 +85,18 @@ def _check_numeric(dtype: np.dtype, name: str) -> None:
         raise DataError(f"expected a numeric array in {name}, received dtype {dtype}")
 
 
+# numpy parses the .npy header dict with ast.literal_eval: a damaged one raises SyntaxError or
+# tokenize's TokenError besides ValueError (found by tests/data/test_fuzz_inputs.py)
+_NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TokenError, zlib.error)
+
+
 def _npy_header(fh: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Parse a ``.npy`` header from a stream (no pickle is ever read: object arrays are refused)."""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fh)
         shape, fortran, dtype = fmt.read_array_header_1_0(fh) if version == (1, 0) else fmt.read_array_header_2_0(fh)
-    except (ValueError, OSError, EOFError) as exc:
+    except _NPY_ERRORS as exc:
         raise DataError(f"expected a .npy array in {name}, received an unreadable one ({exc})") from None
     if dtype.hasobject:
         raise DataError(f"expected a numeric array in {name}, received Python objects (pickles are never loaded)")
@@ -105,7 +113,7 @@ class NpyReader:
         self.path, self.name = path, str(path)
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
+        except _NPY_ERRORS as exc:
             raise DataError(f"expected a .npy array in {path}, received an unreadable one ({exc})") from None
         if not isinstance(arr, np.ndarray):
             raise DataError(f"expected a single array (.npy) in {path}, received an archive")
@@ -142,6 +150,15 @@ class NpyReader:
             yield from _read_rows(fh, self.dtype, self.shape[1:], self.shape[0], size, self.name)
 
 
+@contextlib.contextmanager
+def _zip_errors(name: str) -> Iterator[None]:
+    """A damaged member (bad local header, corrupt deflate stream, CRC mismatch) is a DataError."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"expected an .npz archive in {name}, received a damaged one ({exc})") from None
+
+
 class NpzReader:
     """One array of an ``.npz`` archive (``x_test``, else ``x``, else the only one), streamed from the zip."""
 
@@ -161,7 +178,7 @@ class NpzReader:
                 f"received keys {', '.join(keys) or '(none)'}"
             )
         self.key, self.name = key, f"{path}[{key}]"
-        with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as fh:
+        with _zip_errors(self.name), zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as fh:
             self.shape, self.fortran, self.dtype = _npy_header(fh, self.name)
             member = zf.getinfo(key + ".npy")
             check_zip_member(member.file_size, member.compress_size, self.name, DataError)
@@ -170,7 +187,7 @@ class NpzReader:
         self.rows: int | None = self.shape[0]
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
-        with zipfile.ZipFile(self.path) as zf, zf.open(self.key + ".npy") as fh:
+        with _zip_errors(self.name), zipfile.ZipFile(self.path) as zf, zf.open(self.key + ".npy") as fh:
             _npy_header(fh, self.name)
             if self.fortran and len(self.shape) > 1:  # rows are strided: read it whole, within a budget
                 nbytes = math.prod(self.shape) * self.dtype.itemsize
@@ -207,7 +224,7 @@ def is_idx(path: Path) -> bool:
     try:
         with _open_maybe_gzip(path) as fh:
             head = fh.read(4)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         return False
     return len(head) == 4 and head[:2] == b"\x00\x00" and head[2] in _TYPES and head[3] > 0
 
@@ -232,7 +249,7 @@ class IdxReader:
             if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in _TYPES or head[3] == 0:
                 raise DataError(f"expected an IDX file, received a file that starts with {head!r}: {self.name}")
             dims = fh.read(4 * head[3])
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataError(
                 f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})"
             ) from None
@@ -246,7 +263,7 @@ class IdxReader:
                 self._header(fh)
                 yield from _read_rows(fh, self.dtype, self.shape[1:], self.shape[0], size, self.name)
                 trailing = fh.read(1)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, zlib.error) as exc:
                 raise DataError(
                     f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})"
                 ) from None
