@@ -155,7 +155,8 @@ def _zip_errors(name: str) -> Iterator[None]:
     """A damaged member (bad local header, corrupt deflate stream, CRC mismatch) is a DataError."""
     try:
         yield
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        # NotImplementedError: zipfile's answer to an unknown compression method or zip version
         raise DataError(f"expected an .npz archive in {name}, received a damaged one ({exc})") from None
 
 
@@ -169,7 +170,7 @@ class NpzReader:
         try:
             with zipfile.ZipFile(path) as zf:
                 keys = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
             raise DataError(f"expected an .npz archive in {path}, received an unreadable one ({exc})") from None
         key = next((k for k in self.KEYS if k in keys), keys[0] if len(keys) == 1 else None)
         if key is None:

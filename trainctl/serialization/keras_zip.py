@@ -111,7 +111,7 @@ def read_keras_zip(path: Path, dest_dir: Path) -> KerasArchive:
                     left -= len(piece)
                 if src.read(1):
                     raise ArtifactError(f"{label}: {WEIGHTS_MEMBER} holds more than its declared size")
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
         raise ArtifactError(f"{label}: the archive is truncated or corrupt ({exc})") from None
     return KerasArchive(config, metadata if isinstance(metadata, dict) else {}, target)
 
