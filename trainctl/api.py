@@ -316,6 +316,7 @@ def train(
     cfg = cfg.model_copy(update={"seed": seed, "name": run_name, "device": str(dev)})
     if init_from is not None:
         RunDir.open(Path(init_from))  # fail before creating a run folder
+    _check_memory(loaded, dev)
 
     run = RunDir.create(Path(runs_dir), run_name)
     if on_run_dir is not None:
@@ -338,6 +339,24 @@ def train(
     )
     with run.lock():
         return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from, callbacks=callbacks)
+
+
+def _check_memory(loaded: LoadedConfig, dev: Any) -> None:
+    """Refuse, before a run folder exists, a model whose memory floor is above what the device has."""
+    from trainctl.bounds import human
+    from trainctl.errors import ConfigError
+    from trainctl.memory import available_bytes, config_estimate
+
+    need = config_estimate(loaded.config)
+    have = available_bytes(dev)
+    if have is not None and need.total > have:
+        exc = ConfigError(
+            f"the model cannot fit on {dev}: {need.describe()}, and {human(have)} is available",
+            key="model.layers",
+            hint="use fewer units or layers, or a smaller fit.batch_size",
+        )
+        exc.locate(loaded.where)
+        raise exc
 
 
 def _check_precision(loaded: LoadedConfig, cfg: Any, dev: Any) -> None:

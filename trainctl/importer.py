@@ -137,7 +137,7 @@ def _h5_attrs(path: Path) -> dict[str, str]:
             for key in ("keras_version", "backend"):
                 if key not in attrs and key in group.attrs:
                     attrs[key] = _text(group.attrs[key])
-    except OSError as exc:
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:  # h5py's errors on a damaged file
         raise ArtifactError(f"{path.name}: the file is truncated or corrupt ({exc})") from None
     return attrs
 

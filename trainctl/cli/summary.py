@@ -29,6 +29,7 @@ def summary(
     from trainctl import api
     from trainctl.config import load_config
     from trainctl.errors import ConfigError
+    from trainctl.memory import estimate
     from trainctl.reporting.summary import summary_text
     from trainctl.runs.listing import config_file
 
@@ -36,6 +37,7 @@ def summary(
         raise ConfigError(f"expected a file ending in .svg, .png or .pdf, received {plot.name!r}", key="--plot")
     loaded = load_config(config_file(config, runs_dir), overrides or [])
     name, rows = api.summary(loaded)
+    need = estimate(rows, loaded.config.fit.resolved_batch_size, loaded.config.compile.optimizer)
     if plot is not None:
         from trainctl.reporting.diagram import write_diagram
 
@@ -57,6 +59,7 @@ def summary(
                     for r in rows
                 ],
                 "total_params": sum(r.params for r in rows),
+                "training_memory_bytes": need.total,
             }
             | ({"plot": str(plot)} if plot is not None else {})
         )
@@ -65,3 +68,4 @@ def summary(
     wide = any(getattr(r, "connected", None) is not None for r in rows)  # Keras: 108 with "Connected to"
     width = min(108 if wide else 88, shutil.get_terminal_size().columns - 4) if tty else 76
     sys.stdout.write(summary_text(name, rows, width=width, color=tty))
+    sys.stdout.write(f" Memory: {need.describe()}\n")

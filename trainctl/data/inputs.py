@@ -9,18 +9,23 @@ mapped 200 MB ``.npy`` would cost 200 MB of RSS; a read buffer costs one chunk.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
 import math
+import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from tokenize import TokenError
 from typing import IO, Any, Protocol
 
 import numpy as np
 
+from trainctl.bounds import MAX_FORTRAN_BYTES, check_declared, check_pixels, check_zip_member, human, read_exact
 from trainctl.config.base import did_you_mean
 from trainctl.errors import DataError, DataFileNotFound
 
@@ -62,14 +67,11 @@ def _read_rows(
     row_bytes = math.prod(row_shape) * dtype.itemsize
     for start in range(0, rows, size):
         n = min(size, rows - start)
-        buf = bytearray(n * row_bytes)  # writable, so torch does not warn about read-only memory
-        got = fh.readinto(buf)  # type: ignore[attr-defined]
-        while got and got < len(buf):  # compressed streams may return short reads
-            more = fh.readinto(memoryview(buf)[got:])  # type: ignore[attr-defined]
-            if not more:
-                break
-            got += more
-        if got != len(buf):
+        # writable, so torch does not warn about read-only memory; grows only as bytes arrive, so
+        # a header claiming more rows than the (gzip) stream holds never allocates the claim
+        buf = read_exact(fh, n * row_bytes)
+        got = len(buf)
+        if got != n * row_bytes:
             raise DataError(
                 f"expected {rows} rows of shape {row_shape} in {name}, received a file that ends after "
                 f"{start + (got or 0) // max(row_bytes, 1)} (file truncated)"
@@ -83,13 +85,18 @@ def _check_numeric(dtype: np.dtype, name: str) -> None:
         raise DataError(f"expected a numeric array in {name}, received dtype {dtype}")
 
 
+# numpy parses the .npy header dict with ast.literal_eval: a damaged one raises SyntaxError or
+# tokenize's TokenError besides ValueError (found by tests/data/test_fuzz_inputs.py)
+_NPY_ERRORS = (ValueError, OSError, EOFError, SyntaxError, TokenError, zlib.error)
+
+
 def _npy_header(fh: IO[bytes], name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """Parse a ``.npy`` header from a stream (no pickle is ever read: object arrays are refused)."""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(fh)
         shape, fortran, dtype = fmt.read_array_header_1_0(fh) if version == (1, 0) else fmt.read_array_header_2_0(fh)
-    except (ValueError, OSError, EOFError) as exc:
+    except _NPY_ERRORS as exc:
         raise DataError(f"expected a .npy array in {name}, received an unreadable one ({exc})") from None
     if dtype.hasobject:
         raise DataError(f"expected a numeric array in {name}, received Python objects (pickles are never loaded)")
@@ -106,7 +113,7 @@ class NpyReader:
         self.path, self.name = path, str(path)
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
+        except _NPY_ERRORS as exc:
             raise DataError(f"expected a .npy array in {path}, received an unreadable one ({exc})") from None
         if not isinstance(arr, np.ndarray):
             raise DataError(f"expected a single array (.npy) in {path}, received an archive")
@@ -121,14 +128,36 @@ class NpyReader:
         del arr
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
-        if self.fortran:  # rows are strided in Fortran order: slice the map (rare; costs RSS)
-            arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        if self.fortran:  # rows are strided in Fortran order: read it whole, within a budget (rare)
+            nbytes = math.prod(self.shape) * self.dtype.itemsize
+            if nbytes > MAX_FORTRAN_BYTES:
+                raise DataError(
+                    f"{self.name}: a Fortran-order array of {human(nbytes)} would have to be read whole; "
+                    f"expected at most {human(MAX_FORTRAN_BYTES)}",
+                    hint="save it in C order: np.save(path, np.ascontiguousarray(x))",
+                )
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                raw = read_exact(fh, nbytes)
+            if len(raw) != nbytes:
+                raise DataError(f"expected {nbytes} bytes of data in {self.name}, received {len(raw)} (truncated)")
+            arr = np.frombuffer(raw, dtype=self.dtype).reshape(self.shape[::-1]).T
             for i in range(0, self.shape[0], size):
                 yield np.ascontiguousarray(arr[i : i + size], dtype=_native(self.dtype))
             return
         with self.path.open("rb") as fh:
             fh.seek(self.offset)
             yield from _read_rows(fh, self.dtype, self.shape[1:], self.shape[0], size, self.name)
+
+
+@contextlib.contextmanager
+def _zip_errors(name: str) -> Iterator[None]:
+    """A damaged member (bad local header, corrupt deflate stream, CRC mismatch) is a DataError."""
+    try:
+        yield
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
+        # NotImplementedError: zipfile's answer to an unknown compression method or zip version
+        raise DataError(f"expected an .npz archive in {name}, received a damaged one ({exc})") from None
 
 
 class NpzReader:
@@ -141,7 +170,7 @@ class NpzReader:
         try:
             with zipfile.ZipFile(path) as zf:
                 keys = [n[:-4] for n in zf.namelist() if n.endswith(".npy")]
-        except (zipfile.BadZipFile, OSError) as exc:
+        except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
             raise DataError(f"expected an .npz archive in {path}, received an unreadable one ({exc})") from None
         key = next((k for k in self.KEYS if k in keys), keys[0] if len(keys) == 1 else None)
         if key is None:
@@ -150,16 +179,29 @@ class NpzReader:
                 f"received keys {', '.join(keys) or '(none)'}"
             )
         self.key, self.name = key, f"{path}[{key}]"
-        with zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as fh:
+        with _zip_errors(self.name), zipfile.ZipFile(path) as zf, zf.open(key + ".npy") as fh:
             self.shape, self.fortran, self.dtype = _npy_header(fh, self.name)
+            member = zf.getinfo(key + ".npy")
+            check_zip_member(member.file_size, member.compress_size, self.name, DataError)
+            declared = math.prod(self.shape) * self.dtype.itemsize
+            check_declared(declared, member.file_size - fh.tell(), self.name, f"shape {self.shape}", DataError)
         self.rows: int | None = self.shape[0]
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
-        with zipfile.ZipFile(self.path) as zf, zf.open(self.key + ".npy") as fh:
+        with _zip_errors(self.name), zipfile.ZipFile(self.path) as zf, zf.open(self.key + ".npy") as fh:
             _npy_header(fh, self.name)
-            if self.fortran and len(self.shape) > 1:  # rows are strided: no way around reading it all
-                flat = np.frombuffer(fh.read(), dtype=self.dtype)
-                arr = flat.reshape(self.shape[::-1]).T
+            if self.fortran and len(self.shape) > 1:  # rows are strided: read it whole, within a budget
+                nbytes = math.prod(self.shape) * self.dtype.itemsize
+                if nbytes > MAX_FORTRAN_BYTES:
+                    raise DataError(
+                        f"{self.name}: a Fortran-order array of {human(nbytes)} would have to be read whole; "
+                        f"expected at most {human(MAX_FORTRAN_BYTES)}",
+                        hint="save it in C order: np.savez(path, x=np.ascontiguousarray(x))",
+                    )
+                raw = read_exact(fh, nbytes)
+                if len(raw) != nbytes:
+                    raise DataError(f"expected {nbytes} bytes of data in {self.name}, received {len(raw)} (truncated)")
+                arr = np.frombuffer(raw, dtype=self.dtype).reshape(self.shape[::-1]).T
                 for i in range(0, self.shape[0], size):
                     yield np.ascontiguousarray(arr[i : i + size], dtype=_native(self.dtype))
                 return
@@ -183,7 +225,7 @@ def is_idx(path: Path) -> bool:
     try:
         with _open_maybe_gzip(path) as fh:
             head = fh.read(4)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         return False
     return len(head) == 4 and head[:2] == b"\x00\x00" and head[2] in _TYPES and head[3] > 0
 
@@ -195,6 +237,9 @@ class IdxReader:
         self.path, self.name = path, str(path)
         with _open_maybe_gzip(path) as fh:
             self.dtype, self.shape = self._header(fh)
+            if isinstance(fh, io.BufferedReader):  # raw file: its size is known before reading
+                declared = math.prod(self.shape) * self.dtype.itemsize
+                check_declared(declared, path.stat().st_size - fh.tell(), self.name, f"shape {self.shape}", DataError)
         self.rows: int | None = self.shape[0]
 
     def _header(self, fh: IO[bytes]) -> tuple[np.dtype, tuple[int, ...]]:
@@ -205,7 +250,7 @@ class IdxReader:
             if len(head) < 4 or head[:2] != b"\x00\x00" or head[2] not in _TYPES or head[3] == 0:
                 raise DataError(f"expected an IDX file, received a file that starts with {head!r}: {self.name}")
             dims = fh.read(4 * head[3])
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataError(
                 f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})"
             ) from None
@@ -219,7 +264,7 @@ class IdxReader:
                 self._header(fh)
                 yield from _read_rows(fh, self.dtype, self.shape[1:], self.shape[0], size, self.name)
                 trailing = fh.read(1)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, zlib.error) as exc:
                 raise DataError(
                     f"expected a valid IDX (or gzip) file, received a corrupt one: {self.name} ({exc})"
                 ) from None
@@ -358,8 +403,11 @@ class ImageFolderReader:
         from PIL import Image, UnidentifiedImageError
 
         try:
-            with Image.open(path) as opened:
-                img = opened.convert(self.options.image_mode)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as opened:  # reads the header only: the size is declared
+                    check_pixels(*opened.size, str(path), DataError)
+                    img = opened.convert(self.options.image_mode)
             if self._size is None:
                 self._size = img.size
             elif img.size != self._size:
@@ -368,7 +416,10 @@ class ImageFolderReader:
                     f"received {img.size[0]}x{img.size[1]} in {path}"
                 )
             return np.asarray(img)
-        except (UnidentifiedImageError, OSError) as exc:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise DataError(f"{path}: refusing a decompression bomb ({exc})") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            # Pillow raises ValueError for oversized text chunks, SyntaxError for some broken headers
             raise DataError(f"expected an image, received an unreadable file: {path} ({exc})") from None
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:

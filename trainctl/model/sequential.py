@@ -176,5 +176,11 @@ Sequential = Model  # the chain special case; the name older code and tests impo
 
 
 def build_model(spec: Any) -> Model:
-    """Build from a :class:`~trainctl.config.schema.ModelSpec`. Seed torch first for determinism."""
+    """Build from a :class:`~trainctl.config.schema.ModelSpec`. Seed torch first for determinism.
+
+    A spec whose weights alone exceed the memory available (a hostile ``model.json`` with a Dense
+    layer of 10^12 units) is refused before torch allocates anything."""
+    from trainctl.memory import check_weights_fit
+
+    check_weights_fit(spec)
     return Model(spec)

@@ -196,6 +196,23 @@ def _get_attr_list(group: h5py.Group, name: str) -> list[str] | None:
     return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in raw]
 
 
+class _Stored:
+    """A dataset not read yet: its declared shape is checked against the model's first, so a
+    file declaring 10^12 elements is refused from its header (see :func:`_match`)."""
+
+    def __init__(self, ds: Any, label: str, where: str) -> None:
+        if not isinstance(ds, h5py.Dataset):
+            raise ArtifactError(f"{label}: expected a dataset at {where}, received a group")
+        self.ds, self.label, self.where = ds, label, where
+        self.shape = tuple(int(d) for d in ds.shape) if ds.shape is not None else ()
+
+    def read(self) -> np.ndarray:
+        try:
+            return _array(self.ds, self.label, self.where)
+        except (OSError, ValueError, TypeError) as exc:  # a corrupt chunk, an unreadable dtype
+            raise ArtifactError(f"{self.label}: cannot read the dataset at {self.where} ({exc})") from None
+
+
 def _array(ds: Any, label: str, where: str) -> np.ndarray:
     if not isinstance(ds, h5py.Dataset):
         raise ArtifactError(f"{label}: expected a dataset at {where}, received a group")
@@ -221,7 +238,7 @@ def _layer_count_error(label: str, ours: list[str], theirs: list[str]) -> Artifa
 
 
 def _match(label: str, row: LayerInfo, weights: list[tuple[str, torch.Tensor]],
-           values: list[np.ndarray]) -> list[tuple[torch.Tensor, np.ndarray]]:  # fmt: skip
+           values: list[_Stored]) -> list[tuple[torch.Tensor, np.ndarray]]:  # fmt: skip
     if len(values) != len(weights):
         names = ", ".join(n for n, _ in weights)
         raise ArtifactError(
@@ -234,7 +251,7 @@ def _match(label: str, row: LayerInfo, weights: list[tuple[str, torch.Tensor]],
                 f"{label}: layer {row.name!r} expects {wname} of shape {_shape(tensor.shape)}, "
                 f"the file has {_shape(arr.shape)}"
             )
-        pairs.append((tensor, arr))
+        pairs.append((tensor, arr.read()))  # read only now: the shape is the model's own
     return pairs
 
 
@@ -262,7 +279,7 @@ def _read_native(f: h5py.File, model: Sequential, label: str) -> list[tuple[torc
             group = f.get(where)
             values = []
             if isinstance(group, h5py.Group):  # a missing group means "no variables", as in Keras
-                values = [_array(group.get(str(i)), label, f"{where}/{i}") for i in range(len(group))]
+                values = [_Stored(group.get(str(i)), label, f"{where}/{i}") for i in range(len(group))]
             pairs += _match(label, row, group_weights, values)
     return pairs
 
@@ -284,7 +301,7 @@ def _read_legacy(f: h5py.File, model: Sequential, label: str) -> list[tuple[torc
             raise ArtifactError(f"{label}: layer_names lists {name!r} but the file has no such group")
         wnames = _get_attr_list(lg, "weight_names") or []
         if wnames:
-            saved.append((name, [_array(lg.get(w), label, f"{name}/{w}") for w in wnames]))
+            saved.append((name, [_Stored(lg.get(w), label, f"{name}/{w}") for w in wnames]))
     ours = _weighted(model)
     if len(ours) != len(saved):
         raise _layer_count_error(label, [r.name for r, _ in ours], [n for n, _ in saved])

@@ -495,4 +495,14 @@ def model_spec_from_json(text: str) -> ModelSpec:
         obj = json.loads(text)
     except (json.JSONDecodeError, TypeError) as exc:
         raise ArtifactError(f"expected Keras model JSON, received text that is not JSON ({exc})") from None
-    return model_spec_from_dict(obj)
+    except RecursionError:
+        raise ArtifactError("expected Keras model JSON, received JSON nested too deeply to be a model") from None
+    try:
+        return model_spec_from_dict(obj)
+    except (TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        # the file is someone else's: a list where a mapping belongs, a mapping where a name does...
+        # (found by tests/serialization/test_fuzz_import.py); report it as a malformed model
+        raise ArtifactError(
+            f"expected Keras model JSON in the Keras 3 layout, received a malformed structure "
+            f"({type(exc).__name__}: {exc})"
+        ) from None

@@ -8,15 +8,16 @@ or climbs out with ``..`` is refused as a whole (Keras never writes one, so it w
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from trainctl.bounds import check_zip_member
 from trainctl.errors import ArtifactError, ConfigError, TrainctlError
 from trainctl.serialization.keras_h5 import load_weights_h5
 from trainctl.serialization.keras_json import model_spec_from_json
@@ -52,6 +53,7 @@ def _unsafe(name: str) -> bool:
 
 def _read_json(zf: zipfile.ZipFile, member: str, label: str) -> str:
     info = zf.getinfo(member)
+    check_zip_member(info.file_size, info.compress_size, f"{label}: {member}", ArtifactError)
     if info.file_size > MAX_JSON_BYTES:
         raise ArtifactError(
             f"{label}: expected {member} below {MAX_JSON_BYTES // 2**20} MiB, received {info.file_size} bytes"
@@ -95,9 +97,21 @@ def read_keras_zip(path: Path, dest_dir: Path) -> KerasArchive:
                 except json.JSONDecodeError:
                     raise ArtifactError(f"{label}: {METADATA_MEMBER} is not valid JSON") from None
             target = Path(dest_dir) / WEIGHTS_MEMBER
-            with zf.open(WEIGHTS_MEMBER) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+            info = zf.getinfo(WEIGHTS_MEMBER)
+            # a bomb is refused from its declared sizes; zipfile then stops at the declared size
+            # (and checks the CRC), and the copy below stops there too, whatever the stream says
+            check_zip_member(info.file_size, info.compress_size, f"{label}: {WEIGHTS_MEMBER}", ArtifactError)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                left = info.file_size
+                while left > 0:
+                    piece = src.read(min(1 << 20, left))
+                    if not piece:
+                        break
+                    dst.write(piece)
+                    left -= len(piece)
+                if src.read(1):
+                    raise ArtifactError(f"{label}: {WEIGHTS_MEMBER} holds more than its declared size")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error, NotImplementedError) as exc:
         raise ArtifactError(f"{label}: the archive is truncated or corrupt ({exc})") from None
     return KerasArchive(config, metadata if isinstance(metadata, dict) else {}, target)
 
