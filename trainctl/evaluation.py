@@ -465,7 +465,7 @@ def iter_predictions(lr: LoadedRun, reader: Any, mode: Mode, batch_size: int) ->
 
 def predict(
     run: str | Path,
-    source: str | Path | IO[str],
+    source: str | Path | IO[str] | list[Path],
     output: Path | IO[str] | None,
     *,
     mode: Mode = "raw",
@@ -486,7 +486,18 @@ def predict(
     out_path = None if output is None or not isinstance(output, (str, Path)) else Path(output)
     fmt = output_format(out_path)
     lr = open_run(run, runs_dir=runs_dir, device=device)
-    reader = open_input(source, _input_options(lr))
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    if lr.config.data is not None and lr.config.data.source == "image_directory":
+        from trainctl.data.images import TrainedImageReader
+
+        reader: Any = TrainedImageReader([Path(s) for s in sources if isinstance(s, (str, Path))], lr.config.data)
+    elif len(sources) != 1:
+        raise ConfigError(
+            f"expected one input for a run not trained on an image folder, received {len(sources)}",
+            key="INPUT",
+        )
+    else:
+        reader = open_input(sources[0], _input_options(lr))
     chunks = iter_predictions(lr, reader, mode, batch_size)
     if out_path is None:
         stream = output if output is not None and not isinstance(output, (str, Path)) else None

@@ -93,3 +93,21 @@ def test_fit_validation_split_is_refused_for_image_folders(tmp_path: Path) -> No
     res = Cli(tmp_path / "runs")("train", write(tmp_path, text))
     assert res.exit_code == 2, res.output
     assert "fit.validation_split" in res.stderr and "data.validation_split: 0.1" in res.stderr
+
+
+def test_predict_takes_image_folders_and_files_resized_as_in_training(tmp_path: Path) -> None:
+    """12x10 RGB files go in; the run resizes them to 8x8 grayscale as training did. A folder gives
+    one row per file in Keras's order, the same rows as naming the files one by one."""
+    _folder(tmp_path / "d")
+    out = Cli(tmp_path / "runs").train_json(write(tmp_path, CFG.replace("CACHE", "")))
+    run = out["run_dir"]
+    cli = Cli(tmp_path / "runs")
+    folder = cli("predict", run, tmp_path / "d/test/dog", "-o", tmp_path / "a.npy")
+    assert folder.exit_code == 0, folder.output
+    files = [tmp_path / "d/test/dog" / f"{i}.png" for i in range(6)]  # sorted by name: 0..5
+    one_by_one = cli("predict", run, *files, "-o", tmp_path / "b.npy")
+    assert one_by_one.exit_code == 0, one_by_one.output
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (6, 2) and np.array_equal(a, b)
+    missing = cli("predict", run, tmp_path / "d/nothing")
+    assert missing.exit_code == 3 and "d/nothing" in missing.stderr

@@ -237,6 +237,32 @@ class ImageRows:
         )
 
 
+class TrainedImageReader:
+    """``predict``'s reader for a run trained on an image folder: image files, or folders walked as
+    Keras walks them with ``labels=None``, decoded, colour-converted and resized as in training."""
+
+    def __init__(self, sources: list[Path], spec: Any) -> None:
+        self.options = _options(spec)
+        files: list[str] = []
+        for src in sources:
+            if src.is_dir():
+                found = _walk(src, spec.follow_links)
+                if not found:
+                    raise DataError(f"expected images ({', '.join(ALLOWED)}) in {src}, found none")
+                files += found
+            elif src.is_file():
+                files.append(str(src))
+            else:
+                raise DataError(f"expected an image file or a folder of images at {src}, found none")
+        self.files = files
+        self.rows: int | None = len(files)
+        self.name = str(sources[0]) if len(sources) == 1 else f"{len(sources)} inputs"
+
+    def chunks(self, size: int) -> Any:
+        for i in range(0, len(self.files), size):
+            yield np.stack([decode(p, **self.options) for p in self.files[i : i + size]])
+
+
 def decode_all(paths: list[str], options: dict[str, Any], *, skip_bad: bool) -> tuple[np.ndarray, list[int]]:
     """Every image decoded once (float32, as Keras yields it, so resized pixels are not rounded)
     and the positions of the files skipped as unreadable (``bad_images: skip``)."""
