@@ -181,13 +181,14 @@ def _crop_box(height: int, width: int, target: tuple[int, int]) -> tuple[int, in
 
 
 def _pad(img: np.ndarray, target: tuple[int, int]) -> np.ndarray:
-    """Zero-pad to the target's aspect ratio, centred (Keras's ``pad_to_aspect_ratio``)."""
+    """Zero-pad to the target's aspect ratio as Keras 3 does: ``start = (padded - dim) // 2`` on
+    BOTH sides, so an odd total pads one row or column less than the ratio asks for."""
     height, width = img.shape[:2]
     th, tw = target
-    pad_h = max(0, int(width * th / tw) - height)
-    pad_w = max(0, int(height * tw / th) - width)
-    out = np.zeros((height + pad_h, width + pad_w, img.shape[2]), dtype=img.dtype)
-    out[pad_h // 2 : pad_h // 2 + height, pad_w // 2 : pad_w // 2 + width] = img
+    start_h = (max(height, int(width * th / tw)) - height) // 2
+    start_w = (max(width, int(height * tw / th)) - width) // 2
+    out = np.zeros((height + 2 * start_h, width + 2 * start_w, img.shape[2]), dtype=img.dtype)
+    out[start_h : start_h + height, start_w : start_w + width] = img
     return out
 
 
