@@ -289,6 +289,9 @@ def _to_tensors(batch: tuple[np.ndarray, np.ndarray, np.ndarray | None]) -> tupl
     )
 
 
+from trainctl.data.mapped import RELEASE_BYTES, random_access, release_pages  # noqa: E402
+
+
 @dataclass
 class ArrayRows:
     """Rows of numpy arrays (in memory or memory-mapped). ``transform`` (a fitted Preprocessor)
@@ -309,6 +312,12 @@ class ArrayRows:
         if self.index is not None:
             idx = self.index[idx]
         x, y = np.asarray(self.x[idx]), np.asarray(self.y[idx])
+        if not hasattr(self, "_read"):
+            random_access(self.x)
+        self._read = getattr(self, "_read", 0) + x.nbytes
+        if self._read >= RELEASE_BYTES:  # mapped pages count in RSS: hand them back to the page cache
+            self._read = 0
+            release_pages(self.x)
         if self.transform is not None:
             x = self.transform.transform_x(x)
         return x, y, w

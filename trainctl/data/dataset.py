@@ -52,7 +52,12 @@ class View:
         return len(self.x) if self.idx is None else len(self.idx)
 
     def __getitem__(self, rows: Any) -> np.ndarray:
-        return np.asarray(self.x[rows] if self.idx is None else self.x[self.idx[rows]])
+        picked = rows if self.idx is None else self.idx[rows]
+        if isinstance(self.x, np.memmap) and not isinstance(picked, slice) and np.ndim(picked) == 1:
+            from trainctl.data.mapped import read_rows
+
+            return read_rows(self.x, picked)  # shuffled rows: pread, so the file never becomes resident
+        return np.asarray(self.x[picked])
 
 
 @dataclass

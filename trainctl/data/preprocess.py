@@ -215,7 +215,10 @@ class _Through:
         return len(self.x)
 
     def __getitem__(self, rows: slice) -> np.ndarray:
-        a = np.asarray(self.x[rows])
+        from trainctl.data.mapped import release_pages
+
+        a = np.array(self.x[rows])  # a copy, so the mapped pages can go
+        release_pages(self.x)
         for s in self.steps:
             a = _apply(s, a)
         return a
