@@ -121,3 +121,42 @@ def test_the_cnn_rows_are_built_in_a_child_and_match_mnist(tmp_path: Path, share
     with np.load(path) as saved:
         np.testing.assert_array_equal(saved["x_train"], images[:12000])
         np.testing.assert_array_equal(saved["y_train"], labels[:12000])
+
+
+def test_make_image_folder_writes_the_idx_images_as_keras_class_folders(tmp_path: Path, keras: ModuleType) -> None:
+    """The PNG folder holds exactly the IDX pixels, and Keras's own listing of it gives the IDX labels."""
+    import gzip
+    import struct
+
+    import numpy as np
+    from keras.src.utils import dataset_utils
+    from PIL import Image
+
+    make = _module("make_image_folder")
+    rng = np.random.default_rng(0)
+    src = tmp_path / "fashion_mnist"
+    src.mkdir()
+    arrays = {}
+    for split, n in (("train", 30), ("t10k", 12)):
+        x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        y = rng.integers(0, 10, n, dtype=np.uint8)
+        arrays[split] = (x, y)
+        for kind, a in (("images-idx3", x), ("labels-idx1", y)):
+            head = struct.pack(">BBBB", 0, 0, 8, a.ndim) + struct.pack(f">{a.ndim}I", *a.shape)
+            (src / f"{split}-{kind}-ubyte.gz").write_bytes(gzip.compress(head + a.tobytes()))
+    out = tmp_path / "png"
+    assert make.main([str(out), "--data-dir", str(tmp_path)]) == 0
+    for split, key in (("train", "train"), ("test", "t10k")):
+        x, y = arrays[key]
+        paths, labels, names = dataset_utils.index_directory(
+            str(out / split), "inferred", formats=(".png",), shuffle=False, verbose=False
+        )
+        assert names == [f"{i}_{n}" for i, n in enumerate(make.NAMES["fashion_mnist"])]
+        assert len(paths) == len(x)
+        # files are named by their IDX row: read them back in row order
+        rows = sorted(range(len(paths)), key=lambda i: Path(paths[i]).name)
+        for i in rows:
+            row = int(Path(paths[i]).stem)
+            assert labels[i] == y[row]
+            np.testing.assert_array_equal(np.asarray(Image.open(paths[i])), x[row])
+    assert not (tmp_path / "png.partial").exists()

@@ -141,9 +141,12 @@ class Prepared:
 def _prepare(
     cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrupt: list[int], extra: Sequence[Any] = ()
 ) -> Prepared:
+    import numpy as np
     import torch
 
     from trainctl.data import load_data, take_rows, validation_split
+    from trainctl.data.batches import ArrayRows, InMemorySource, Order, StreamingSource, resolve_workers
+    from trainctl.data.dataset import View
     from trainctl.data.values import check_model_labels
     from trainctl.devices import to_device
     from trainctl.model.sequential import build_model
@@ -151,10 +154,17 @@ def _prepare(
     from trainctl.runs import RunDir
     from trainctl.training.callbacks import build_callbacks
     from trainctl.training.compiled import compile_model
-    from trainctl.training.loop import Split, Trainer
+    from trainctl.training.loop import Trainer
     from trainctl.training.optimizers import build_optimizer
 
     seed = cfg.seed
+    if cfg.fit.validation_split and cfg.data.source == "image_directory":
+        raise ConfigError(
+            "expected no fit.validation_split for an image_directory source (it means 'the last rows', "
+            f"received {cfg.fit.validation_split})",
+            key="fit.validation_split",
+            hint=f"use data.validation_split: {cfg.fit.validation_split} (Keras's seeded file split) instead",
+        )
     graph = build_graph(cfg.model)
     if len(graph.inputs) > 1 or len(graph.outputs) > 1:  # one array per input and output
         from trainctl.data.multi import load_multi
@@ -165,27 +175,40 @@ def _prepare(
         ds = load_data(cfg.data, base_dir=base_dir, seed=seed)
     if smoke:
         ds = take_rows(ds, SMOKE_TRAIN_ROWS, SMOKE_TEST_ROWS)
-    run.write_json(RunDir.PREPROCESS, ds.preprocessor.to_json() | {"class_names": ds.class_names})
+    facts = ds.extra or {}
+    image = {k: facts[k] for k in ("image_size", "color_mode") if k in facts}  # predict resizes as in training
+    run.write_json(RunDir.PREPROCESS, ds.preprocessor.to_json() | {"class_names": ds.class_names} | image)
 
     torch.manual_seed(seed)
     model = build_model(cfg.model).to(dev)
-    check_input(model, ds.x_train)
+    check_input(model, ds.x_train if not ds.streamed else ds.sample_shape())
     loss, metrics = compile_model(cfg.compile, model, _shapes(ds.y_train))
     check_model_labels(cfg.compile.loss, model, ds.y_train)
     check_model_labels(cfg.compile.loss, model, ds.y_test, "test")
     run.write_text(RunDir.SUMMARY, render_summary(model))
 
-    x = to_device(ds.x_train, dev)  # once per run; CUDA copies go through pinned memory
-    y = to_device(ds.y_train, dev)
-    w = _class_weights(cfg.fit.class_weight, ds.y_train, dev)
+    bs = cfg.fit.resolved_batch_size
+    cache = "none" if ds.streamed else "memory"  # load_data chose (data.cache and its budget)
+    pre = ds.preprocessor if ds.streamed else None  # streamed rows are raw: transformed per batch
+    workers = resolve_workers(cfg.data.workers) if cache == "none" else 0
+    run.update_run(data={"cache": cache, "cache_requested": cfg.data.cache, "workers": workers} | facts)
+    if cfg.fit.validation_split:
+        tr, va = validation_split(_n_rows(ds.y_train), cfg.fit.validation_split)
+
+    def fixed(xs: Any, ys: Any) -> Any:  # evaluation splits: in order, never shuffled
+        if cache == "none":
+            return StreamingSource(ArrayRows(xs, ys, None, pre), Order(_n_rows(ys), bs, shuffle=False), dev)
+        return InMemorySource(to_device(xs, dev), to_device(ys, dev), None, Order(_n_rows(ys), bs, shuffle=False))
+
     test = None
     if ds.x_test is not None and ds.y_test is not None:
-        test = Split(to_device(ds.x_test, dev), to_device(ds.y_test, dev))
+        test = fixed(ds.x_test, ds.y_test)
     val = None
-    if cfg.fit.validation_split:
-        tr, va = validation_split(int(x.shape[0]), cfg.fit.validation_split)
-        val = Split(x[va], y[va], None)
-        x, y, w = x[tr], y[tr], (w[tr] if w is not None else None)
+    if ds.val is not None:
+        val = fixed(*ds.val)
+    elif cfg.fit.validation_split:
+        x_val = View(ds.x_train, np.arange(va.start, va.stop)) if cache == "none" else ds.x_train[va]
+        val = fixed(x_val, ds.y_train[va])
     elif cfg.fit.validation_data == "test":
         if test is None:
             raise DataError(
@@ -195,18 +218,37 @@ def _prepare(
             )
         val = test
 
-    prepare_preprocessing(model, x, seed)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
+    # the training split: one seeded order, a pure function of (seed, epoch); no loader state
+    n_train = _n_rows(ds.y_train[tr]) if cfg.fit.validation_split else _n_rows(ds.y_train)
+    order = Order(n_train, bs, seed=seed, shuffle=cfg.fit.shuffle, first_epoch=cfg.fit.initial_epoch)
+    if cache == "none":
+        w = _class_weights(cfg.fit.class_weight, ds.y_train, "cpu")
+        w_np = None if w is None else w.numpy()
+        index = np.arange(tr.start, tr.stop) if cfg.fit.validation_split else None
+        if w_np is not None and index is not None:
+            w_np = w_np[index]  # weights are indexed by this split's row numbers
+        rows = ArrayRows(ds.x_train, ds.y_train, w_np, pre, index=index)
+        train: Any = StreamingSource(rows, order, dev, workers=workers, prefetch=cfg.data.prefetch)
+    else:
+        x = to_device(ds.x_train, dev)  # once per run; CUDA copies go through pinned memory
+        y = to_device(ds.y_train, dev)
+        w = _class_weights(cfg.fit.class_weight, ds.y_train, dev)
+        if cfg.fit.validation_split:
+            x, y, w = x[tr], y[tr], (w[tr] if w is not None else None)
+        train = InMemorySource(x, y, w, order)
+    if cache == "none":  # Normalization layers adapt on the training rows, streamed in order
+        plain = StreamingSource(rows, Order(n_train, bs, shuffle=False), torch.device("cpu"))
+        prepare_preprocessing(model, lambda: (xb.to(dev) for xb, _, _ in plain.epoch(0)), seed)
+    else:
+        prepare_preprocessing(model, x, seed)
     trainer = Trainer(
         model=model,
         optimizer=build_optimizer(cfg.compile.optimizer, model.parameters()),
         loss=loss,
         metrics=metrics,
         callbacks=[*build_callbacks(cfg.fit.callbacks), *extra],  # extra: e.g. trainctl tune's pruning
-        batch_size=cfg.fit.resolved_batch_size,
+        batch_size=bs,
         shuffle=cfg.fit.shuffle,
-        generator=gen,
         run_dir=run.path,
         checkpoint_writer=lambda path, weights_only: write_model(model, path, weights_only, cfg),
         epoch=cfg.fit.initial_epoch,
@@ -214,17 +256,22 @@ def _prepare(
         compile=cfg.fit.compile,
         precision=cfg.fit.precision,
     )
-    return Prepared(trainer, Split(x, y, w), val, test, [m.name for m in metrics], ds)
+    return Prepared(trainer, train, val, test, [m.name for m in metrics], ds)
 
 
 def prepare_preprocessing(model: Any, x: Any, seed: int) -> None:
     """Seed the augmentation layers from the run's seed, and adapt Normalization layers on the
-    training rows (in chunks, so a streaming source can feed it the same way)."""
+    training rows: in-memory rows ``x`` (taken in chunks), or a callable yielding batches (streaming)."""
     from trainctl.model.augment import seed_augmentation
     from trainctl.model.preprocess import adapt_normalization, chunks
 
     seed_augmentation(model, seed)  # both are no-ops for a model without such layers
-    adapt_normalization(model, chunks(x))
+    adapt_normalization(model, x if callable(x) else chunks(x))
+
+
+def _n_rows(a: Any) -> int:
+    """Rows of an array or a TensorTuple (whose ``len`` counts its columns)."""
+    return int(a.shape[0])
 
 
 def _shapes(y: Any) -> Any:

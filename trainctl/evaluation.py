@@ -500,7 +500,7 @@ def iter_predictions(lr: LoadedRun, reader: Any, mode: Mode, batch_size: int) ->
 
 def predict(
     run: str | Path,
-    source: str | Path | IO[str],
+    source: str | Path | IO[str] | list[Path],
     output: Path | IO[str] | None,
     *,
     mode: Mode = "raw",
@@ -524,18 +524,32 @@ def predict(
     lr = open_run(run, runs_dir=runs_dir, device=device)
     from trainctl import predict_multi as pm
 
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    sources = list(source) if isinstance(source, (list, tuple)) else [source]
     if pm.several_io(lr.model):  # one array per input in, one per output out
         if out_path is None:
             raise ConfigError("expected --output FILE (.npz, .csv or .jsonl) for a model with several outputs",
                               key="--output")  # fmt: skip
         if mode != "raw":
             raise ConfigError(f"expected raw outputs for a model with several inputs or outputs, received --{mode}")
-        x = pm.read_inputs(lr.model, source)
+        if len(sources) != 1:
+            raise ConfigError(f"expected one input file (.npz), received {len(sources)}", key="INPUT")
+        x = pm.read_inputs(lr.model, sources[0])
         columns = pm.write_outputs(pm.predict_arrays(lr.model, x, batch_size, lr.device), out_path)
-        return PredictResult(lr.run.path, str(source), str(out_path), int(x.shape[0]), mode, columns)
+        return PredictResult(lr.run.path, str(sources[0]), str(out_path), int(x.shape[0]), mode, columns)
     if npz_out:
         output_format(out_path)  # the usual error: .npz is for several outputs
-    reader = open_input(source, _input_options(lr))
+    if lr.config.data is not None and lr.config.data.source == "image_directory":
+        from trainctl.data.images import TrainedImageReader
+
+        reader: Any = TrainedImageReader([Path(s) for s in sources if isinstance(s, (str, Path))], lr.config.data)
+    elif len(sources) != 1:
+        raise ConfigError(
+            f"expected one input for a run not trained on an image folder, received {len(sources)}",
+            key="INPUT",
+        )
+    else:
+        reader = open_input(sources[0], _input_options(lr))
     chunks = iter_predictions(lr, reader, mode, batch_size)
     if out_path is None:
         stream = output if output is not None and not isinstance(output, (str, Path)) else None

@@ -107,3 +107,20 @@ def test_corrupt_state_is_an_artifact_error(reference: Path, tmp_path: Path) -> 
     state.write_bytes(state.read_bytes()[:100])
     res = Cli(tmp_path)("train", "--resume", str(run))
     assert res.exit_code == 4 and "train_state.safetensors" in res.stderr
+
+
+def test_streaming_run_resumes_bit_identical_to_the_in_memory_run(tmp_path: Path, reference: Path) -> None:
+    """data.cache: none streams whole batches from 2 worker processes: the same rows in the same seeded
+    order as the in-memory path, so after a kill and --resume it ends where the in-memory run did."""
+    cfg = write(tmp_path, CONFIG.replace("test_split: 0.2}", "test_split: 0.2, cache: none, workers: 2}"))
+    returncode, _ = train_until_then_signal(cfg, tmp_path / "runs", "Epoch 3/", signal.SIGINT)
+    assert returncode == 130
+    run = next((tmp_path / "runs").iterdir())
+    assert read_json(run / "run.json")["data"] == {"cache": "none", "cache_requested": "none", "workers": 2}
+    res = Cli(tmp_path / "runs")("train", "--resume", str(run))
+    assert res.exit_code == 0, res.output
+    assert _history(run) == _history(reference)
+    ref_w, got_w = _weights(reference), _weights(run)
+    for key in ref_w:
+        assert np.array_equal(ref_w[key], got_w[key]), key
+    assert read_json(reference / "run.json")["data"]["cache"] == "memory"  # auto: 6000 rows fit the budget

@@ -34,8 +34,11 @@ def _stop_on_sigterm() -> Iterator[None]:
 def predict(
     run: Annotated[str, typer.Argument(help="A run folder, or a run name (the newest runs/<name>-*).")],
     input: Annotated[
-        str,
-        typer.Argument(help="A .npy, .npz, .csv or IDX (.gz) file, a folder of images, or - for CSV on stdin."),
+        list[str],
+        typer.Argument(
+            help="A .npy, .npz, .csv or IDX (.gz) file, a folder of images, or - for CSV on stdin; "
+            "for a run trained on an image_directory, one or more image files or folders."
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="A .csv, .npy or .jsonl file (default: CSV on stdout).")
@@ -66,7 +69,7 @@ def predict(
     with _stop_on_sigterm():
         result = run_predict(
             run,
-            sys.stdin if input == "-" else Path(input),
+            sys.stdin if input == ["-"] else Path(input[0]) if len(input) == 1 else [Path(p) for p in input],
             sys.stdout if to_stdout else output,
             mode=mode,
             batch_size=batch_size,

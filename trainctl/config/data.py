@@ -110,6 +110,11 @@ class SourceSpec(ComponentSpec):
     y: list[StepField] = []
     test_split: float | None = Field(None, gt=0.0, lt=1.0)
     stratify: bool = True
+    # the batch path: `memory` puts the decoded split on the device and slices it (the fast path);
+    # `none` streams whole batches from worker processes; `auto` is memory when it fits the budget
+    cache: Literal["memory", "none", "auto"] = "auto"
+    workers: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
+    prefetch: PositiveInt = 2  # batches each worker fetches ahead
 
     def steps(self) -> tuple[list[Step], list[Step]]:
         """``(x steps, y steps)``: npy names its files ``x``/``y``, so it keeps steps elsewhere."""
@@ -198,6 +203,38 @@ class mnist(_KerasDataset):  # noqa: N801
 @SOURCES.register()
 class fashion_mnist(_KerasDataset):  # noqa: N801
     source: Literal["fashion_mnist"] = "fashion_mnist"
+
+
+@SOURCES.register()
+class image_directory(SourceSpec):  # noqa: N801
+    """A folder with one sub-folder per class, read as Keras's ``image_dataset_from_directory``
+    (same names and defaults). ``validation_split`` is Keras's seeded file split (the run's seed);
+    ``bad_images: skip`` skips unreadable files and counts them in run.json instead of failing."""
+
+    source: Literal["image_directory"] = "image_directory"
+    directory: str
+    labels: Literal["inferred"] | list[int] | None = "inferred"
+    label_mode: Literal["int", "categorical", "binary"] | None = "int"
+    class_names: list[str] | None = None
+    color_mode: Literal["grayscale", "rgb", "rgba"] = "rgb"
+    image_size: PositiveInt | tuple[PositiveInt, PositiveInt] = (256, 256)
+    interpolation: Literal["bilinear", "nearest"] = "bilinear"
+    crop_to_aspect_ratio: bool = False
+    pad_to_aspect_ratio: bool = False
+    follow_links: bool = False
+    validation_split: float | None = Field(None, gt=0.0, lt=1.0)
+    test_directory: str | None = None
+    bad_images: Literal["error", "skip"] = "error"
+
+    @model_validator(mode="after")
+    def _check(self) -> image_directory:
+        if self.crop_to_aspect_ratio and self.pad_to_aspect_ratio:
+            raise ValueError("expected at most one of crop_to_aspect_ratio and pad_to_aspect_ratio, received both")
+        if self.class_names is not None and self.labels != "inferred":
+            raise ValueError("class_names needs labels: inferred (class sub-folders)")
+        if self.test_split is not None:
+            raise ValueError("expected test_directory for an image folder, received test_split")
+        return self
 
 
 if TYPE_CHECKING:  # the union is built at run time from the registry

@@ -179,8 +179,9 @@ def _fit(step: FittedStep, a: np.ndarray) -> None:
         mean, std = _column_stats(a)
         step.stats = {"mean": mean, "std": np.where(std == 0, 1.0, std)}
     elif step.op == "normalize":
-        lo = a.min(axis=0).astype(np.float64)
-        rng = a.max(axis=0).astype(np.float64) - lo
+        lo = np.min([a[i : i + _CHUNK].min(axis=0) for i in range(0, len(a), _CHUNK)], axis=0).astype(np.float64)
+        hi = np.max([a[i : i + _CHUNK].max(axis=0) for i in range(0, len(a), _CHUNK)], axis=0).astype(np.float64)
+        rng = hi - lo
         step.stats = {"min": lo, "range": np.where(rng == 0, 1.0, rng)}
 
 
@@ -201,6 +202,26 @@ def _finish_y(a: np.ndarray, steps: list[FittedStep]) -> np.ndarray:
     if a.ndim == 1 and np.issubdtype(a.dtype, np.floating):
         a = a.reshape(-1, 1)
     return a
+
+
+class _Through:
+    """Rows of ``x`` seen through some fitted steps, materialised one slice at a time."""
+
+    def __init__(self, x: np.ndarray, steps: list[FittedStep]) -> None:
+        self.x, self.steps = x, steps
+        self.shape = (len(x), *self[0:1].shape[1:])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        from trainctl.data.mapped import release_pages
+
+        a = np.array(self.x[rows])  # a copy, so the mapped pages can go
+        release_pages(self.x)
+        for s in self.steps:
+            a = _apply(s, a)
+        return a
 
 
 class Preprocessor:
@@ -235,6 +256,29 @@ class Preprocessor:
             outs.append(a)
         pre = cls(fitted[0], fitted[1])
         return pre, _finish_x(outs[0], pre.x_steps), _finish_y(outs[1], pre.y_steps)
+
+    @classmethod
+    def fit_streaming(
+        cls,
+        x_steps: Sequence[Step],
+        y_steps: Sequence[Step],
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        x_key: str = "data.x",
+        y_key: str = "data.y",
+    ) -> Preprocessor:
+        """Fit on rows that stay on disk (a memory map): each statistic is gathered chunk by chunk
+        through the steps before it, with the same chunked arithmetic as :meth:`fit`, so the fitted
+        values are the in-memory ones. Labels are small and are fitted in memory."""
+        done: list[FittedStep] = []
+        for i, s in enumerate(x_steps):
+            f = FittedStep(op=s.op, arg=s.arg, key=f"{x_key}[{i}]")
+            if f.op in ("standardize", "normalize"):
+                _fit(f, _Through(x, list(done)))  # type: ignore[arg-type]
+            done.append(f)
+        y_pre, _, _ = cls.fit([], y_steps, np.zeros((len(y), 0), np.float32), np.asarray(y), y_key=y_key)
+        return cls(done, y_pre.y_steps)
 
     def transform_x(self, x: np.ndarray) -> np.ndarray:
         a = np.asarray(x)

@@ -139,16 +139,22 @@ def _sklearn(spec: Any, base_dir: Path, seed: int) -> Raw:
 # --- numpy files ---------------------------------------------------------------------------------
 
 
-def _np_load(path: Path) -> Any:
+def _np_load(path: Path, mmap: bool = False) -> Any:
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"expected a numpy .npy/.npz file, received an unreadable one: {path} ({exc})") from exc
 
 
-def _npy_array(base_dir: Path, name: str, key: str) -> np.ndarray:
+MMAP_MIN_BYTES = 64 * 2**20  # a .npy at least this big is read through a memory map, unless cache: memory
+
+
+def _npy_array(base_dir: Path, name: str, key: str, cache: str = "memory") -> np.ndarray:
+    """A .npy file; a big one (or any with ``cache: none``) through a read-only memory map, so only
+    the pages a batch touches are read."""
     path = resolve(base_dir, name, key)
-    arr = _np_load(path)
+    mmap = cache == "none" or (cache == "auto" and path.stat().st_size >= MMAP_MIN_BYTES)
+    arr = _np_load(path, mmap=mmap and path.suffix.lower() == ".npy")
     if not isinstance(arr, np.ndarray):
         arr.close()
         raise DataError(
@@ -162,8 +168,8 @@ def _npy_array(base_dir: Path, name: str, key: str) -> np.ndarray:
 
 
 def _npy(spec: Any, base_dir: Path, seed: int) -> Raw:
-    x = _npy_array(base_dir, spec.x, "data.x")
-    y = _npy_array(base_dir, spec.y, "data.y")
+    x = _npy_array(base_dir, spec.x, "data.x", spec.cache)
+    y = np.asarray(_npy_array(base_dir, spec.y, "data.y"))
     if (spec.x_test is None) != (spec.y_test is None):
         key = "data.y_test" if spec.y_test is None else "data.x_test"
         raise ConfigError("expected x_test and y_test together, received only one of them", key=key)
@@ -172,7 +178,7 @@ def _npy(spec: Any, base_dir: Path, seed: int) -> Raw:
     return Raw(
         x,
         y,
-        _npy_array(base_dir, spec.x_test, "data.x_test"),
+        _npy_array(base_dir, spec.x_test, "data.x_test", spec.cache),
         _npy_array(base_dir, spec.y_test, "data.y_test"),
         task_hint=guess_task(y),
     )

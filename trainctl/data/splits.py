@@ -58,6 +58,16 @@ def carve_test(
 
 def take_rows(ds: Dataset, n_train: int, n_test: int) -> Dataset:
     """The first rows of each split (``--smoke``); the fitted preprocessor is kept as it is."""
+    if ds.streamed:
+        from trainctl.data.dataset import View
+
+        return dataclasses.replace(
+            ds,
+            x_train=View(ds.x_train, np.arange(min(n_train, len(ds.x_train)))),
+            y_train=ds.y_train[:n_train],
+            x_test=None if ds.x_test is None else View(ds.x_test, np.arange(min(n_test, len(ds.x_test)))),
+            y_test=None if ds.y_test is None else ds.y_test[:n_test],
+        )
     return dataclasses.replace(
         ds,
         x_train=ds.x_train[:n_train],

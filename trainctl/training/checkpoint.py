@@ -17,7 +17,10 @@ def trainer_state(trainer: Any) -> dict[str, Any]:
 
     from trainctl.model.augment import generator_states
 
-    rng: dict[str, Any] = {"torch": torch.get_rng_state(), "shuffle": trainer.generator.get_state()}
+    # the batch order is a pure function of (seed, epoch) (trainctl.data.batches.Order): no loader state
+    rng: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if trainer.generator is not None:  # a trainer fed bare Splits shuffles from its own generator
+        rng["shuffle"] = trainer.generator.get_state()
     augment = generator_states(trainer.model)  # augmentation layers' own generators
     if augment:
         rng["augment"] = augment
@@ -90,7 +93,8 @@ def load_trainer_state(trainer: Any, state: dict[str, Any], where: Path) -> None
         if getattr(trainer, "scaler", None) is not None and "grad_scaler" in state:
             trainer.scaler.load_state_dict(state["grad_scaler"])  # 16-mixed: the loss scale it reached
         torch.set_rng_state(state["rng"]["torch"])
-        trainer.generator.set_state(state["rng"]["shuffle"])
+        if trainer.generator is not None and "shuffle" in state["rng"]:
+            trainer.generator.set_state(state["rng"]["shuffle"])
         if "augment" in state["rng"] or generator_states(trainer.model):
             set_generator_states(trainer.model, state["rng"].get("augment", {}))
         if "cuda" in state["rng"] and torch.cuda.is_available():

@@ -1,7 +1,9 @@
-"""The training loop: Keras ``fit``/``evaluate``/``predict`` semantics on in-memory tensors.
+"""The training loop: Keras ``fit``/``evaluate``/``predict`` semantics over a batch source.
 
 Readable in one sitting on purpose. What keeps it fast:
-- batches are index slices of tensors already on the device (no DataLoader, no per-sample Python);
+- batches come from ONE interface, :class:`trainctl.data.batches.BatchSource`: index slices of
+  tensors already on the device for data that fits (no DataLoader, no per-sample Python), whole
+  batches from worker processes for data that streams;
 - the loss and metrics accumulate on the device; the host reads them once per epoch, or when the
   progress display asks (on a timer), never on every step;
 - validation/evaluation/prediction run under ``torch.inference_mode``.
@@ -18,8 +20,14 @@ from typing import Any, Protocol
 
 import torch
 
+from trainctl.data.batches import BatchSource
 from trainctl.errors import ConfigError, Interrupted, TrainingDiverged
 from trainctl.training.callbacks.base import Callback, Logs
+
+
+def _rows(y: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
+    """Samples in a batch (``y`` is a tuple for a several-output model)."""
+    return int((y[0] if isinstance(y, tuple) else y).shape[0])
 
 
 class Progress(Protocol):
@@ -55,7 +63,7 @@ class Trainer:
     callbacks: list[Callback] = field(default_factory=list)
     batch_size: int = 32
     shuffle: bool = True
-    generator: torch.Generator | None = None  # shuffling RNG, saved for exact resume
+    generator: torch.Generator | None = None  # only for a bare Split; sources own their seeded order
     run_dir: Path | None = None
     checkpoint_writer: Callable[[Path, bool], None] | None = None
     stop_training: bool = False
@@ -110,12 +118,17 @@ class Trainer:
         self.checkpoint_writer(path, weights_only)
 
     # ----------------------------------------------------------------- one pass over a split
-    def _batches(self, n: int, shuffle: bool, device: torch.device) -> list[torch.Tensor | slice]:
-        bs = self.batch_size
-        if not shuffle:
-            return [slice(i, min(i + bs, n)) for i in range(0, n, bs)]
-        perm = torch.randperm(n, generator=self.generator).to(device, non_blocking=True)
-        return list(torch.split(perm, bs))
+    def source(self, data: Split | BatchSource, shuffle: bool) -> BatchSource:
+        """``data`` as a batch source; a bare :class:`Split` is batched in memory, shuffled from
+        ``self.generator`` (kept for callers that hold tensors, such as ``evaluate RUN``)."""
+        if not isinstance(data, Split):
+            return data
+        from trainctl.data.batches import InMemorySource, Order
+
+        live = self.generator if shuffle else None
+        return InMemorySource(
+            data.x, data.y, data.w, Order(len(data), self.batch_size, shuffle=shuffle, generator=live)
+        )
 
     def _forward(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(pre-activation, output). Under mixed precision only the layers run in autocast; the
@@ -136,27 +149,21 @@ class Trainer:
         loss = self.loss(pre if self.loss.takes_logits else out, yb, wb)
         return loss, out
 
-    def train_epoch(self, data: Split, progress: Progress | None) -> Logs:
+    def train_epoch(self, data: Split | BatchSource, progress: Progress | None) -> Logs:
         model, opt = self.model, self.optimizer
         model.train()
         for m in self.metrics:
             m.reset()
-        device = data.x.device
-        total = torch.zeros((), device=device, dtype=torch.float64)
+        source = self.source(data, self.shuffle)
+        total = torch.zeros((), device=source.device, dtype=torch.float64)
         seen = 0
         batch_cbs = [cb for cb in self.callbacks if cb.needs_batch_logs]
-        batches = self._batches(len(data), self.shuffle, device)
+        batches = source.epoch(self.epoch)
 
         def peek() -> Logs:
             return {"loss": float(total) / max(seen, 1)} | {m.name: m.result() for m in self.metrics}
 
-        for step, idx in enumerate(batches):
-            if isinstance(idx, slice):
-                xb, yb = data.x[idx], data.y[idx]
-                wb = data.w[idx] if data.w is not None else None
-            else:
-                xb, yb = data.x.index_select(0, idx), data.y.index_select(0, idx)
-                wb = data.w.index_select(0, idx) if data.w is not None else None
+        for step, (xb, yb, wb) in enumerate(batches):
             loss, out = self._forward_loss(xb, yb, wb)
             reg = model.regularization_loss()
             if reg is not None:
@@ -172,7 +179,7 @@ class Trainer:
                 self.scaler.update()
             if self.first_step_at is None:
                 self.first_step_at = time.time()
-            n = int(xb.shape[0])
+            n = _rows(yb)
             total += loss.detach() * n
             seen += n
             with torch.no_grad():
@@ -192,20 +199,22 @@ class Trainer:
         return peek()
 
     @torch.inference_mode()
-    def evaluate(self, data: Split) -> Logs:
+    def evaluate(self, data: Split | BatchSource) -> Logs:
         """Loss and metrics over a whole split, exact (sample-weighted means, not batch means)."""
         self.model.eval()
         for m in self.metrics:
             m.reset()
-        total = torch.zeros((), device=data.x.device, dtype=torch.float64)
-        for idx in self._batches(len(data), False, data.x.device):
-            xb, yb = data.x[idx], data.y[idx]
-            wb = data.w[idx] if data.w is not None else None
+        source = self.source(data, False)
+        total = torch.zeros((), device=source.device, dtype=torch.float64)
+        seen = 0
+        for xb, yb, wb in source.epoch(0):
             loss, out = self._forward_loss(xb, yb, wb)
-            total += loss * int(xb.shape[0])
+            n = _rows(yb)
+            total += loss * n
+            seen += n
             for m in self.metrics:
                 m.update(out, yb, wb)
-        logs = {"loss": float(total) / max(len(data), 1)}
+        logs = {"loss": float(total) / max(seen, 1)}
         reg = self.model.regularization_loss()
         if reg is not None:
             logs["loss"] += float(reg)
@@ -214,8 +223,8 @@ class Trainer:
     # ----------------------------------------------------------------- fit
     def fit(
         self,
-        train: Split,
-        val: Split | None,
+        train: Split | BatchSource,
+        val: Split | BatchSource | None,
         epochs: int,
         *,
         progress: Progress | None = None,
@@ -227,7 +236,7 @@ class Trainer:
             cb.set_trainer(self)
         if not self.history:  # a resumed run keeps its callbacks' loaded state
             self._callbacks("on_train_begin")
-        steps = math.ceil(len(train) / self.batch_size)
+        steps = self.source(train, self.shuffle).steps()
         while self.epoch < epochs and not self.stop_training:
             epoch = self.epoch
             self._callbacks("on_epoch_begin", epoch)
