@@ -43,9 +43,9 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy()
 
 
-def _train(cli: Cli, path: Path, smoke: bool) -> Path:
+def _train(cli: Cli, path: Path, smoke: bool, overrides: list[str]) -> Path:
     args = ["--smoke"] if smoke else ["fit.epochs=2"]
-    out = cli.train_json(path, *args)
+    out = cli.train_json(path, *args, *overrides)
     assert out["status"] in ("completed", "stopped_early")
     return Path(out["run_dir"])
 
@@ -54,7 +54,12 @@ def _train(cli: Cli, path: Path, smoke: bool) -> Path:
 def test_keras_reads_what_the_config_trained(
     path: Path, cli: Cli, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    cfg = load_config(path).config
+    overrides: list[str] = []
+    if load_config(path).config.data.source == "image_directory":  # a tiny folder of random PNGs
+        from tests.imagefolder import folder_overrides, png_folder
+
+        overrides = folder_overrides(png_folder(tmp_path / "images"))
+    cfg = load_config(path, overrides).config
     if len(cfg.model.inputs or ()) > 1 or len(cfg.model.outputs or ()) > 1:
         # load_data reads one x and one y; tests/cli/test_functional_run.py covers Keras loading a run
         # with several inputs/outputs, and tests/serialization/test_functional_artifacts.py the files
@@ -62,7 +67,7 @@ def test_keras_reads_what_the_config_trained(
     smoke = cfg.data.source in IDX_SOURCES
     if smoke:
         request.getfixturevalue("shared_datasets")  # skips without ../shared/datasets
-    run = _train(cli, path, smoke)
+    run = _train(cli, path, smoke, overrides)
     ds = load_data(cfg.data, base_dir=CONFIGS, seed=cfg.seed)
     if smoke:
         ds = take_rows(ds, BATCH, SMOKE_TEST_ROWS)

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from tests.clihelp import CONFIGS, Cli, write
+from trainctl.cli.main import app
+from trainctl.config import load_config
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -113,10 +116,37 @@ SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml") if p.name not in MULTI_I
 def test_every_shipped_config_exports_and_matches_predict(
     name: str, cli: Cli, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    if load_config(CONFIGS / name).config.data.source == "image_directory":
+        _check_image_run(cli, CONFIGS / name, tmp_path)
+        return
     if "mnist" in name:  # reads the IDX files; never downloads in a test
         request.getfixturevalue("shared_datasets")
     run_dir = _train(cli, CONFIGS / name)
     _check_all(run_dir, tmp_path)
+
+
+def _check_image_run(cli: Cli, cfg: Path, tmp: Path) -> None:
+    """A run trained on an image folder: predict takes the image files, the exported model the
+    decoded float pixels (what --raw-inputs means for images: decoding stays outside the graph)."""
+    from tests.imagefolder import folder_overrides, png_folder
+    from trainctl.data.images import TrainedImageReader
+    from trainctl.evaluation import open_run
+
+    root = png_folder(tmp / "images")
+    run_dir = _train(cli, cfg, *folder_overrides(root))
+    reader = TrainedImageReader([root / "test"], open_run(run_dir, device="cpu").config.data)
+    pixels = np.concatenate(list(reader.chunks(64)))
+    res = CliRunner().invoke(app, ["predict", str(run_dir), str(root / "test"), "-o", str(tmp / "out.npy")])
+    assert res.exit_code == 0, res.output
+    want = np.load(tmp / "out.npy")
+    assert len(want) == len(pixels) == 12
+    raw = _export(run_dir, "--format", "onnx", "--raw-inputs")
+    np.testing.assert_allclose(_onnx(raw["path"], pixels), want, rtol=0, atol=TOL)
+    x = open_run(run_dir, device="cpu").preprocessor.transform_x(pixels)  # the config's scale: 255
+    plain = _export(run_dir, "--format", "onnx", "--output", str(tmp / "plain.onnx"))
+    np.testing.assert_allclose(_onnx(plain["path"], x), want, rtol=0, atol=TOL)
+    pt2 = _export(run_dir, "--format", "torch", "--raw-inputs")
+    np.testing.assert_allclose(_pt2(pt2["path"], pixels), want, rtol=0, atol=TOL)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -51,14 +51,29 @@ def check_array(arr: np.ndarray, where: str, key: str | None = None) -> None:
         )
     if dtype.kind != "f" or arr.size == 0:
         return
-    finite = np.isfinite(arr)
-    if finite.all():
-        return
+    # in pieces of about 64 MB: a memory-mapped file is scanned without becoming resident, and an
+    # array in memory needs no full-size boolean mask
+    from trainctl.data.mapped import release_pages
+
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    row_bytes = max(1, arr.itemsize * (arr.size // max(len(arr), 1)))
+    step = max(1, (64 * 2**20) // row_bytes)
+    for start in range(0, len(arr), step):
+        piece = np.asarray(arr[start : start + step])
+        if not np.isfinite(piece).all():
+            _not_finite(arr, piece, start, where, key)
+        if isinstance(arr, np.memmap):
+            release_pages(arr)
+
+
+def _not_finite(arr: np.ndarray, piece: np.ndarray, start: int, where: str, key: str | None) -> None:
+    finite = np.isfinite(piece)
     bad = np.argwhere(~finite)[0]
-    value = arr[tuple(bad)]
-    row = int(bad[0]) if len(bad) else 0
+    value = piece[tuple(bad)]
+    row = start + int(bad[0]) if len(bad) else 0
     col = ", column " + ", ".join(str(int(i)) for i in bad[1:]) if len(bad) > 1 else ""
-    count = int(arr.size - finite.sum())
+    count = sum(int(np.size(c) - np.isfinite(c).sum()) for c in np.array_split(arr, max(1, len(arr) // 65536)))
     raise DataError(
         f"{where}: expected finite numbers, received {value} at row {row}{col} "
         f"(0-based data rows, header excluded; {count} non-finite value{'s' if count != 1 else ''})",

@@ -183,9 +183,10 @@ def _raw_input(lr: Any, model_shape: tuple[int, ...], steps: list[Any]) -> tuple
 
 def _raw_sample(lr: Any) -> Any:
     """A few raw training rows from the run's data source, or None when it cannot be read."""
-    if lr.config.data is None:
-        return None
-    from trainctl.data.sources import load_raw
+    from trainctl.data.sources import LOADERS, load_raw
+
+    if lr.config.data is None or lr.config.data.source not in LOADERS:
+        return None  # image_directory: predict decodes the files; the graph takes float pixels
 
     try:
         raw = load_raw(lr.config.data, base_dir=lr.base_dir, seed=lr.config.seed or 0)
