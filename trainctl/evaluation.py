@@ -580,7 +580,7 @@ def predict(
             raise ConfigError(f"expected raw outputs for a model with several inputs or outputs, received --{mode}")
         if len(sources) != 1:
             raise ConfigError(f"expected one input file (.npz), received {len(sources)}", key="INPUT")
-        x = pm.read_inputs(lr.model, sources[0])
+        x = pm.read_inputs(lr.model, sources[0], lr.config.data)
         columns = pm.write_outputs(pm.predict_arrays(lr.model, x, batch_size, lr.device), out_path)
         return PredictResult(lr.run.path, str(sources[0]), str(out_path), int(x.shape[0]), mode, columns)
     if npz_out:
