@@ -43,7 +43,7 @@ def load_multi(
     """
     from trainctl.config.data import check_data_for_model
 
-    check_data_for_model(spec, [n for n, _ in inputs], outputs)  # also checked at config validate
+    check_data_for_model(spec, [n for n, _ in inputs], outputs, loading=True)  # a CSV also at config validate
     if spec.source == "csv":
         from trainctl.data.csvfile import load_csv_groups
 
