@@ -176,8 +176,9 @@ def _prepare(
     if smoke:
         ds = take_rows(ds, SMOKE_TRAIN_ROWS, SMOKE_TEST_ROWS)
     facts = ds.extra or {}
-    image = {k: facts[k] for k in ("image_size", "color_mode") if k in facts}  # predict resizes as in training
-    run.write_json(RunDir.PREPROCESS, ds.preprocessor.to_json() | {"class_names": ds.class_names} | image)
+    # predict resizes images as in training; evaluate --data encodes text targets with the run's classes
+    kept = {k: facts[k] for k in ("image_size", "color_mode", "output_class_names") if k in facts}
+    run.write_json(RunDir.PREPROCESS, ds.preprocessor.to_json() | {"class_names": ds.class_names} | kept)
 
     torch.manual_seed(seed)
     model = build_model(cfg.model).to(dev)

@@ -381,6 +381,36 @@ def _predict_arrays(lr: LoadedRun, x: np.ndarray, batch_size: int) -> tuple[np.n
     return output, proba
 
 
+def _several_predictions(
+    lr: LoadedRun, data: Path | None, batch_size: int | None, save: bool
+) -> tuple[EvalResult, dict[str, EvalPredictions]]:
+    """:func:`evaluate` of a model with several inputs or outputs, and one :class:`EvalPredictions`
+    per output (its targets, outputs, probabilities when its loss or activation makes it a
+    classifier, and its own loss), keyed by output name in model order."""
+    import torch
+
+    from trainctl import predict_multi as pm
+    from trainctl.training.outputs import per_output
+
+    where, x, y = pm.eval_arrays(lr, data)
+    bs = batch_size or lr.config.fit.resolved_batch_size
+    result = _evaluate_arrays(lr, where, x, y, batch_size=bs, save=save)
+    outputs = pm.predict_arrays(lr.model, x, bs, lr.device)
+    names = list(lr.model.output_names)
+    losses = per_output(lr.config.compile.loss, names, "losses", "compile.loss")
+    targets = list(y) if isinstance(y, tuple) else [y]
+    preds: dict[str, EvalPredictions] = {}
+    for k, name in enumerate(names):
+        spec, out = losses[k], outputs[name]
+        to_proba = _proba_of(lr.model.final_activations[k], spec.type, bool(spec.kwargs().get("from_logits")))
+        proba = None if to_proba is None else to_proba(torch.as_tensor(out)).numpy()
+        preds[name] = EvalPredictions(
+            where, np.asarray(targets[k]), out, proba, None, np.zeros((0,), np.float32), spec.type,
+            lr.class_names if len(names) == 1 else None,
+        )  # fmt: skip
+    return result, preds
+
+
 def evaluate_with_predictions(
     run: str | Path,
     *,
@@ -389,16 +419,21 @@ def evaluate_with_predictions(
     device: str | None = None,
     runs_dir: Path = Path("runs"),
     save: bool = True,
-) -> tuple[EvalResult, EvalPredictions]:
-    """:func:`evaluate`, plus the targets and predictions behind its numbers (one load of the data)."""
+) -> tuple[EvalResult, EvalPredictions | dict[str, EvalPredictions]]:
+    """:func:`evaluate`, plus the targets and predictions behind its numbers (one load of the data).
+
+    A model with several outputs gets one :class:`EvalPredictions` per output, keyed by output
+    name; with one output (even with several inputs) the predictions are returned as they are.
+    """
     lr = open_run(run, runs_dir=runs_dir, device=device)
     require_loss(lr.config)
-    if len(lr.model.output_names) > 1 or len(lr.model.input_shapes) > 1:
-        raise ConfigError(
-            "expected a model with one input and one output for --report, received a model with several",
-            key="--report",
-            hint="`trainctl evaluate RUN` (without --report) reports every output's loss and metrics",
-        )
+    from trainctl import predict_multi as pm
+
+    if pm.several_io(lr.model):
+        result, several = _several_predictions(lr, data, batch_size, save)
+        if len(several) > 1:
+            return result, several
+        return result, next(iter(several.values()))
     recorder = _RawRecorder(lr.preprocessor, REPORT_SAMPLES)
     lr.preprocessor = recorder
     try:
@@ -438,6 +473,20 @@ def _needs_channel_axis(lr: LoadedRun, raw: np.ndarray) -> bool:
     return not any(s.op in ("reshape", "flatten") for s in lr.preprocessor.x_steps)
 
 
+def _proba_of(act: str | None, loss: str | None, logits: bool) -> Any:
+    """Outputs -> class probabilities for a classifier output (a softmax/sigmoid activation, or a
+    crossentropy loss on probabilities or logits); None for any other output."""
+    import torch
+
+    if act in ("softmax", "sigmoid") or (loss in CROSSENTROPY and not logits):
+        return lambda out: out  # already probabilities
+    if loss == "binary_crossentropy":
+        return torch.sigmoid  # logits
+    if loss in CROSSENTROPY:
+        return lambda out: torch.softmax(out, dim=-1)
+    return None
+
+
 def _postprocess(lr: LoadedRun, mode: Mode) -> Any:
     """The function from the model's outputs to what ``mode`` asks for (on the device)."""
     import torch
@@ -448,12 +497,9 @@ def _postprocess(lr: LoadedRun, mode: Mode) -> Any:
     width = lr.model.output_shape[-1] if lr.model.output_shape else 1
     if mode == "raw":
         return lambda out: out
-    if act in ("softmax", "sigmoid") or (loss in CROSSENTROPY and not logits):
-        proba = lambda out: out  # noqa: E731  # already probabilities
-    elif loss == "binary_crossentropy":
-        proba = lambda out: torch.sigmoid(out)  # noqa: E731  # logits
-    elif loss in CROSSENTROPY:
-        proba = lambda out: torch.softmax(out, dim=-1)  # noqa: E731
+    found = _proba_of(act, loss, logits)
+    if found is not None:
+        proba = found
     elif mode == "classes" and width != 1:
         proba = lambda out: out  # noqa: E731  # argmax needs no probabilities
     else:
@@ -534,7 +580,7 @@ def predict(
             raise ConfigError(f"expected raw outputs for a model with several inputs or outputs, received --{mode}")
         if len(sources) != 1:
             raise ConfigError(f"expected one input file (.npz), received {len(sources)}", key="INPUT")
-        x = pm.read_inputs(lr.model, sources[0])
+        x = pm.read_inputs(lr.model, sources[0], lr.config.data)
         columns = pm.write_outputs(pm.predict_arrays(lr.model, x, batch_size, lr.device), out_path)
         return PredictResult(lr.run.path, str(sources[0]), str(out_path), int(x.shape[0]), mode, columns)
     if npz_out:

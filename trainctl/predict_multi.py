@@ -20,11 +20,21 @@ def several_io(model: Any) -> bool:
     return len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
 
 
-def read_inputs(model: Any, source: Any) -> Any:
-    """One array per model input, cast to its dtype, as a TensorTuple (or one array)."""
+def read_inputs(model: Any, source: Any, data: Any = None) -> Any:
+    """One array per model input, cast to its dtype, as a TensorTuple (or one array).
+
+    From an ``.npz`` keyed by input name or, for a run trained on a CSV (``data``, the run's data
+    spec), a CSV with the same column groups per input (target columns may be absent)."""
     from trainctl.model.tensors import TensorTuple
 
     path = Path(source) if isinstance(source, str | Path) else None
+    if path is not None and path.suffix.lower() == ".csv" and getattr(data, "source", None) == "csv":
+        from trainctl.data.csvfile import read_groups
+
+        if not path.is_file():
+            raise DataError(f"input file not found: {path}")
+        arrays, _ = read_groups(data, path, model.graph.input_names, list(model.input_dtypes), None)
+        return TensorTuple(arrays) if len(arrays) > 1 else arrays[0]
     if path is None or path.suffix.lower() != ".npz":
         raise DataError(
             f"expected an .npz keyed by input name for a model with several inputs or outputs, received {source}",
@@ -106,14 +116,26 @@ def eval_arrays(lr: Any, data: Path | None) -> tuple[str, Any, Any]:
     if data is None:
         if lr.config.data is None:
             raise DataError(f"{lr.run.path} was imported without a data source", hint="give --data FILE.npz")
-        spec, base, where = lr.config.data, lr.base_dir, "test split (npz)"
+        spec, base, where = lr.config.data, lr.base_dir, f"test split ({lr.config.data.source})"
     else:
         path = Path(data).expanduser()
-        if path.suffix.lower() != ".npz":
-            raise DataError(f"expected --data FILE.npz for a model with several inputs or outputs, received {path}")
-        spec = SimpleNamespace(source="npz", path=str(path.resolve()), test_split=None, steps=lambda: ([], []))
+        trained = lr.config.data
+        if path.suffix.lower() == ".csv" and trained is not None and trained.source == "csv":
+            # the run's own column groups and target columns, on another file: all of its rows
+            spec = trained.model_copy(update={"path": str(path.resolve()), "test_path": None, "test_split": None})
+        elif path.suffix.lower() != ".npz":
+            raise DataError(
+                f"expected --data FILE.npz for a model with several inputs or outputs, received {path}",
+                hint="a run trained on a CSV also takes --data FILE.csv with the same columns",
+            )
+        else:
+            spec = SimpleNamespace(source="npz", path=str(path.resolve()), test_split=None, steps=lambda: ([], []))
         base, where = path.parent, str(path)
-    ds = load_multi(spec, base_dir=base, seed=lr.config.seed or 0, inputs=inputs, outputs=graph.output_names)
+    saved = lr.run.read_json(lr.run.PREPROCESS) if data is not None else {}
+    vocab = saved.get("output_class_names") if isinstance(saved, dict) else None
+    ds = load_multi(
+        spec, base_dir=base, seed=lr.config.seed or 0, inputs=inputs, outputs=graph.output_names, vocab=vocab
+    )
     if ds.x_test is not None and ds.y_test is not None:
         return where, ds.x_test, ds.y_test
     if data is None:

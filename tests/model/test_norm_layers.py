@@ -172,24 +172,35 @@ CASES: dict[str, tuple[str, Callable[[], list[Any]]]] = {
 NO_LOAD_MODEL = {"layernorm_axes"}
 
 
-def ours(key: str) -> Sequential:
-    """Our model with every weight random (stats positive): defaults would hide swapped weights."""
+def random_model(layers_yaml: str) -> Sequential:
+    """Our model of these YAML layers with every weight and floating statistic random (variances
+    positive): defaults would hide swapped weights. Shared with test_preprocess_layers.py."""
     torch.manual_seed(0)
-    model = build_model(load_config(None, text=HEAD + CASES[key][0]).config.model)
+    model = build_model(load_config(None, text=HEAD + layers_yaml).config.model)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_()
         for name, b in model.named_buffers():
             if name.endswith("variance"):
                 b.uniform_(0.5, 2.0)
-            else:
+            elif b.is_floating_point():
                 b.normal_()
     return model.eval()
 
 
+def keras_sequential(make_layers: Callable[[], list[Any]]) -> Any:
+    """The same model in Keras, its layers made after the names restart, as in a fresh session
+    (no slow gc)."""
+    keras.backend.clear_session(free_memory=False)
+    return keras.Sequential(make_layers(), name="sequential")
+
+
+def ours(key: str) -> Sequential:
+    return random_model(CASES[key][0])
+
+
 def theirs(key: str) -> Any:
-    keras.backend.clear_session(free_memory=False)  # names restart, as in a fresh session (no slow gc)
-    return keras.Sequential(CASES[key][1](), name="sequential")
+    return keras_sequential(CASES[key][1])
 
 
 def x_for(model: Sequential, n: int = 5, seed: int = 1) -> np.ndarray:

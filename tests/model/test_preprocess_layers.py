@@ -23,7 +23,15 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 L = keras.layers
 
-from tests.model.test_norm_layers import HEAD, infer_keras, run, size, strip  # noqa: E402
+from tests.model.test_norm_layers import (  # noqa: E402
+    HEAD,
+    infer_keras,
+    keras_sequential,
+    random_model,
+    run,
+    size,
+    strip,
+)
 from trainctl.config import load_config  # noqa: E402
 from trainctl.errors import ConfigError  # noqa: E402
 from trainctl.model import augment as A  # noqa: E402, N812
@@ -157,22 +165,11 @@ NO_LOAD_MODEL = {"normalize_axes"}
 
 def ours(key: str) -> Sequential:
     """Our model, with every weight and adapted statistic random (variances positive)."""
-    torch.manual_seed(0)
-    model = build_model(load_config(None, text=HEAD + CASES[key][0]).config.model)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_()
-        for name, b in model.named_buffers():
-            if name.endswith("variance"):
-                b.uniform_(0.5, 2.0)
-            elif b.is_floating_point():
-                b.normal_()
-    return model.eval()
+    return random_model(CASES[key][0])
 
 
 def theirs(key: str) -> Any:
-    keras.backend.clear_session(free_memory=False)
-    return keras.Sequential(CASES[key][1](), name="sequential")
+    return keras_sequential(CASES[key][1])
 
 
 def x_for(model: Sequential, n: int = 5, seed: int = 1) -> np.ndarray:

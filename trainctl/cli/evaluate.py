@@ -124,11 +124,14 @@ def _evaluate_with_report(
 ) -> tuple[Any, dict[str, float], dict[str, Path]]:
     """Evaluate once, build the report from the same predictions, write it into RUN/eval/."""
     from trainctl.evaluation import evaluate_with_predictions
-    from trainctl.reporting.report import build_report, write_report
+    from trainctl.reporting.report import build_outputs_report, build_report, write_report
     from trainctl.runs import RunDir
 
     result, preds = evaluate_with_predictions(run, data=data, batch_size=batch_size, device=device, runs_dir=runs_dir)
-    rep = build_report(preds, task=task, evaluation=result)  # type: ignore[arg-type]
+    if isinstance(preds, dict):  # several outputs: one report per output, by name
+        rep = build_outputs_report(preds, task=task, evaluation=result)  # type: ignore[arg-type]
+    else:
+        rep = build_report(preds, task=task, evaluation=result)  # type: ignore[arg-type]
     files = write_report(RunDir(result.run_dir), rep)
     return result, rep.metrics, files
 

@@ -32,18 +32,14 @@ def export(
     from trainctl.export import export_run
 
     result = export_run(run, fmt=format, output=output, opset=opset, raw_inputs=raw_inputs, runs_dir=runs_dir)
-    summary = {
-        "run_dir": str(result.run_dir),
-        "format": result.format,
-        "path": str(result.path),
-        "raw_inputs": result.raw_inputs,
-        "input_shape": result.input_shape,
-        "input_dtype": result.input_dtype,
-        "opset": result.opset,
-        "bytes": result.bytes,
-    }
     if as_json:
-        emit_json(summary)
+        emit_json({"run_dir": str(result.run_dir), **result.record()})
         return
-    shape = "(" + ", ".join(str(d) for d in result.input_shape) + ")"
-    typer.echo(f"wrote {result.path} ({result.format}, input {shape} {result.input_dtype}, {result.bytes} bytes)")
+
+    def described(inp: dict[str, object]) -> str:
+        shape = "(" + ", ".join(str(d) for d in inp["shape"]) + ")"  # type: ignore[attr-defined]
+        return f"{shape} {inp['dtype']}" if len(result.inputs) == 1 else f"{inp['name']} {shape} {inp['dtype']}"
+
+    what = ", ".join(described(i) for i in result.inputs)
+    noun = "input" if len(result.inputs) == 1 else "inputs"
+    typer.echo(f"wrote {result.path} ({result.format}, {noun} {what}, {result.bytes} bytes)")

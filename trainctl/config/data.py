@@ -142,14 +142,106 @@ class sklearn(SourceSpec):  # noqa: N801
     name: Literal["digits", "iris", "wine", "breast_cancer", "diabetes"]
 
 
+Column = str | int  # a CSV column: its header name, or its index
+
+
 @SOURCES.register()
 class csv(SourceSpec):  # noqa: N801
+    """A CSV file with a header row.
+
+    For a model with several inputs, ``features`` maps each model input to its group of columns;
+    for several outputs, ``target`` maps each output to its column (both by name, as declared in
+    ``model.inputs`` and ``model.outputs``). A model with one input and one output takes a list of
+    columns and one target column, as before.
+    """
+
     source: Literal["csv"] = "csv"
     path: str
-    target: str | int
-    features: list[str | int] | None = None
+    target: Column | dict[str, Column]
+    features: list[Column] | dict[str, list[Column]] | None = None
     delimiter: str = ","
     test_path: str | None = None
+
+
+def check_data_for_model(data: Any, inputs: list[str], outputs: list[str], *, loading: bool = False) -> None:
+    """The data section against the model's inputs and outputs. Raises ConfigError with the dotted key.
+
+    A model with several inputs or outputs reads one array per input and per output: from an
+    ``.npz`` keyed by name, or from a CSV whose ``features`` map each input to a group of columns
+    and whose ``target`` maps each output to a column. At ``config validate`` time a CSV section is
+    checked in full; another source only when the data is ``loading`` (a config that only describes
+    a model, for ``summary``, may keep a placeholder data section).
+    """
+    from trainctl.errors import ConfigError
+
+    several = len(inputs) > 1 or len(outputs) > 1
+    features = getattr(data, "features", None) if data.source == "csv" else None
+    target = getattr(data, "target", None) if data.source == "csv" else None
+    if not several:
+        for key, value, kind in (("features", features, "a list of columns"), ("target", target, "one column")):
+            if isinstance(value, dict):
+                raise ConfigError(
+                    f"expected {kind} for a model with one input and one output, received a mapping",
+                    key=f"data.{key}",
+                    hint="a mapping by name is for a model with several inputs (features) or outputs (target)",
+                )
+        return
+    if data.source not in ("npz", "csv"):
+        if not loading:
+            return
+        raise ConfigError(
+            f"expected `source: npz` or `source: csv` for a model with several inputs or outputs, "
+            f"received {data.source!r}",
+            key="data.source",
+            hint="npz: one array per input and output (x_train_<input>, y_train_<output>, ...); "
+            "csv: features by input name, target by output name",
+        )
+    x_steps, y_steps = data.steps()
+    if x_steps or y_steps:
+        raise ConfigError(
+            "expected no preprocessing steps for a model with several inputs or outputs",
+            key="data.x" if x_steps else "data.y",
+            hint="scale the values when writing the data file",
+        )
+    if data.source != "csv":
+        return
+    _check_names(features, inputs, "features", "model input", "a group of columns per input: {a: [col, ...], b: [...]}")
+    _check_names(target, outputs, "target", "model output", "a column per output: {out_a: col, out_b: col}")
+
+
+def _check_names(value: Any, names: list[str], key: str, what: str, form: str) -> None:
+    from trainctl.errors import ConfigError
+
+    if not isinstance(value, dict):
+        if len(names) == 1 and (value is not None or key == "features"):
+            return  # one input (output): a plain list (column) still says which
+        raise ConfigError(
+            f"expected data.{key} to map each {what} ({', '.join(names)}) to its "
+            f"{'columns' if key == 'features' else 'column'}, received "
+            + ("nothing" if value is None else repr(value)),
+            key=f"data.{key}",
+            hint=f"write {form}",
+        )
+    for name in value:
+        if name not in names:
+            guess = did_you_mean(name, names)
+            raise ConfigError(
+                f"expected a {what} name ({', '.join(names)}), received {name!r}",
+                key=f"data.{key}.{name}",
+                hint=f"did you mean {guess!r}?" if guess else None,
+            )
+    empty = next((n for n, cols in value.items() if isinstance(cols, list) and not cols), None)
+    if empty is not None:
+        raise ConfigError(
+            f"expected at least one column for {what} {empty!r}, received none", key=f"data.{key}.{empty}"
+        )
+    missing = [n for n in names if n not in value]
+    if missing:
+        raise ConfigError(
+            f"expected a {'column group' if key == 'features' else 'target column'} for every {what}, "
+            f"received none for {', '.join(repr(n) for n in missing)}",
+            key=f"data.{key}",
+        )
 
 
 @SOURCES.register()

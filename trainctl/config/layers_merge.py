@@ -15,34 +15,24 @@ MERGE_TYPES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "
 TWO_INPUTS = ("Subtract", "Dot")  # Keras: "should be called on exactly 2 inputs"
 
 
-@LAYERS.register()
-class Add(LayerSpec):
-    type: Literal["Add"] = "Add"
+def _elementwise(name: str) -> type[LayerSpec]:
+    """The spec of an element-wise merge layer: only Keras's common layer keys and its ``type``."""
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"Keras's ``{name}`` merge layer: element-wise, over its list of inputs.",
+        "__annotations__": {"type": Literal[name]},  # type: ignore[valid-type]
+        "type": name,
+    }
+    return LAYERS.register()(type(name, (LayerSpec,), namespace))
 
 
-@LAYERS.register()
-class Subtract(LayerSpec):
-    type: Literal["Subtract"] = "Subtract"
-
-
-@LAYERS.register()
-class Multiply(LayerSpec):
-    type: Literal["Multiply"] = "Multiply"
-
-
-@LAYERS.register()
-class Average(LayerSpec):
-    type: Literal["Average"] = "Average"
-
-
-@LAYERS.register()
-class Maximum(LayerSpec):
-    type: Literal["Maximum"] = "Maximum"
-
-
-@LAYERS.register()
-class Minimum(LayerSpec):
-    type: Literal["Minimum"] = "Minimum"
+Add = _elementwise("Add")
+Subtract = _elementwise("Subtract")
+Multiply = _elementwise("Multiply")
+Average = _elementwise("Average")
+Maximum = _elementwise("Maximum")
+Minimum = _elementwise("Minimum")
 
 
 @LAYERS.register()

@@ -10,7 +10,7 @@ torch backend (``interpolation: area``/``lanczos*``) are not offered.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import PositiveInt, field_validator, model_validator
 
@@ -41,7 +41,30 @@ def _check_bounds(value: Factor, low: float, high: float, what: str, *, open_low
 
 
 class _Image(LayerSpec):
+    """Image layers. ``factors`` declares the factor fields to check and store as Keras saves them:
+    ``(field, lowest, lowest excluded, stored as)``, where ``range`` stores ``f`` as ``(-|f|, |f|)``,
+    ``pair`` as ``(|f|, |f|)`` (a pair is sorted in both), and None keeps the value; every factor is
+    at most 1. A ``value_range`` is stored sorted."""
+
+    factors: ClassVar[tuple[tuple[str, float, bool, str | None], ...]] = ()
     data_format: DataFormat | None = None
+
+    @model_validator(mode="after")
+    def _factors(self) -> _Image:
+        for name, low, open_low, stored in self.factors:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            _check_bounds(value, low, 1.0, f"{type(self).__name__} {name}", open_low=open_low)
+            if stored == "range":
+                object.__setattr__(self, name, factor_range(value))
+            elif stored == "pair":
+                pair = value if isinstance(value, tuple) else (abs(value),) * 2
+                object.__setattr__(self, name, tuple(sorted(float(v) for v in pair)))
+        value_range = getattr(self, "value_range", None)
+        if value_range is not None:
+            object.__setattr__(self, "value_range", tuple(sorted(value_range)))
+        return self
 
 
 @LAYERS.register()
@@ -151,13 +174,8 @@ class RandomRotation(_Affine):
     """Angle ``U(lower, upper) * 2*pi``, counter-clockwise for positive values."""
 
     type: Literal["RandomRotation"] = "RandomRotation"
+    factors = (("factor", -1.0, False, "range"),)
     factor: Factor
-
-    @model_validator(mode="after")
-    def _range(self) -> RandomRotation:
-        _check_bounds(self.factor, -1.0, 1.0, "RandomRotation factor")
-        object.__setattr__(self, "factor", factor_range(self.factor))
-        return self
 
 
 @LAYERS.register()
@@ -167,13 +185,7 @@ class RandomZoom(_Affine):
     type: Literal["RandomZoom"] = "RandomZoom"
     height_factor: Factor
     width_factor: Factor | None = None
-
-    @model_validator(mode="after")
-    def _range(self) -> RandomZoom:
-        _check_bounds(self.height_factor, -1.0, 1.0, "RandomZoom height_factor", open_low=True)
-        if self.width_factor is not None:
-            _check_bounds(self.width_factor, -1.0, 1.0, "RandomZoom width_factor", open_low=True)
-        return self
+    factors = (("height_factor", -1.0, True, None), ("width_factor", -1.0, True, None))
 
 
 @LAYERS.register()
@@ -183,12 +195,7 @@ class RandomTranslation(_Affine):
     type: Literal["RandomTranslation"] = "RandomTranslation"
     height_factor: Factor
     width_factor: Factor
-
-    @model_validator(mode="after")
-    def _range(self) -> RandomTranslation:
-        _check_bounds(self.height_factor, -1.0, 1.0, "RandomTranslation height_factor")
-        _check_bounds(self.width_factor, -1.0, 1.0, "RandomTranslation width_factor")
-        return self
+    factors = (("height_factor", -1.0, False, None), ("width_factor", -1.0, False, None))
 
 
 @LAYERS.register()
@@ -203,14 +210,7 @@ class RandomContrast(_Image):
     factor: Factor
     value_range: tuple[float, float] = (0.0, 255.0)
     seed: int | None = None
-
-    @model_validator(mode="after")
-    def _range(self) -> RandomContrast:
-        _check_bounds(self.factor, 0.0, 1.0, "RandomContrast factor")
-        pair = self.factor if isinstance(self.factor, tuple) else (abs(self.factor),) * 2
-        object.__setattr__(self, "factor", tuple(sorted(float(v) for v in pair)))
-        object.__setattr__(self, "value_range", tuple(sorted(self.value_range)))
-        return self
+    factors = (("factor", 0.0, False, "pair"),)
 
 
 @LAYERS.register()
@@ -221,13 +221,7 @@ class RandomBrightness(_Image):
     factor: Factor
     value_range: tuple[float, float] = (0.0, 255.0)
     seed: int | None = None
-
-    @model_validator(mode="after")
-    def _range(self) -> RandomBrightness:
-        _check_bounds(self.factor, -1.0, 1.0, "RandomBrightness factor")
-        object.__setattr__(self, "factor", factor_range(self.factor))
-        object.__setattr__(self, "value_range", tuple(sorted(self.value_range)))
-        return self
+    factors = (("factor", -1.0, False, "range"),)
 
 
 RANDOM_LAYERS = frozenset(

@@ -572,11 +572,14 @@ def load_config(
 
 
 def _check_shapes(loaded: LoadedConfig) -> None:
-    """Run Keras's shape inference now, so `config validate` catches a Reshape that cannot fit."""
+    """Run Keras's shape inference now, so `config validate` catches a Reshape that cannot fit, and
+    check the data section against the model's inputs and outputs."""
+    from trainctl.config.data import check_data_for_model
     from trainctl.model.shapes_graph import build_graph
 
     try:
-        build_graph(loaded.config.model)
+        graph = build_graph(loaded.config.model)
+        check_data_for_model(loaded.config.data, graph.input_names, graph.output_names)
     except ConfigError as exc:
         exc.locate(loaded.where)
         raise

@@ -26,21 +26,48 @@ def _keys(prefix: str, names: list[str]) -> list[list[str]]:
     return [[f"{prefix}_{n}", *([prefix] if len(names) == 1 else [])] for n in names]
 
 
-def load_multi(spec: Any, *, base_dir: Path, seed: int, inputs: list[tuple[str, str]], outputs: list[str]) -> Dataset:
-    """``inputs``: (name, dtype) in model order; ``outputs``: output names in model order."""
-    if spec.source != "npz":
-        raise ConfigError(
-            f"expected `source: npz` for a model with several inputs or outputs, received {spec.source!r}",
-            key="data.source",
-            hint="write one array per input and output: x_train_<input>, y_train_<output>, x_test_..., y_test_...",
-        )
-    x_steps, y_steps = spec.steps()
-    if x_steps or y_steps:
-        raise ConfigError(
-            "expected no preprocessing steps for a model with several inputs or outputs",
-            key="data.x" if x_steps else "data.y",
-            hint="scale the arrays when writing the .npz",
-        )
+def load_multi(
+    spec: Any,
+    *,
+    base_dir: Path,
+    seed: int,
+    inputs: list[tuple[str, str]],
+    outputs: list[str],
+    vocab: dict[str, list[str]] | None = None,
+) -> Dataset:
+    """``inputs``: (name, dtype) in model order; ``outputs``: output names in model order.
+
+    From an ``.npz`` keyed by name, or a CSV whose ``features`` give each input its columns and
+    whose ``target`` gives each output its column (:func:`trainctl.data.csvfile.load_csv_groups`;
+    ``vocab``: a trained run's text classes by output, ``extra["output_class_names"]`` of its data).
+    """
+    from trainctl.config.data import check_data_for_model
+
+    check_data_for_model(spec, [n for n, _ in inputs], outputs, loading=True)  # a CSV also at config validate
+    if spec.source == "csv":
+        from trainctl.data.csvfile import load_csv_groups
+
+        x, y, x_test, y_test, vocabs, path = load_csv_groups(spec, base_dir, inputs, outputs, vocab)
+        ds = _split(spec, seed, x, y, x_test, y_test, path, vocabs.get(outputs[0]) if len(outputs) == 1 else None)
+        ds.extra = {"output_class_names": vocabs} if vocabs else None
+        return ds
+    x, y, x_test, y_test, path = _npz_groups(spec, base_dir, inputs, outputs)
+    return _split(spec, seed, x, y, x_test, y_test, path, None)
+
+
+def cast_input(a: np.ndarray, dtype: str) -> np.ndarray:
+    """An input in its declared dtype, as the model takes it: int ids as int64, the rest float32."""
+    return a.astype(np.int64 if dtype.startswith("int") else np.float32)
+
+
+def cast_target(a: np.ndarray) -> np.ndarray:
+    """A target: integer labels stay int64, the rest float32."""
+    return a.astype(np.int64 if a.dtype.kind in "iub" else np.float32)
+
+
+def _npz_groups(
+    spec: Any, base_dir: Path, inputs: list[tuple[str, str]], outputs: list[str]
+) -> tuple[TensorTuple, TensorTuple, TensorTuple | None, TensorTuple | None, Path]:
     path = resolve(base_dir, spec.path, "data.path")
     try:
         archive = np.load(path, allow_pickle=False)
@@ -67,11 +94,7 @@ def load_multi(spec: Any, *, base_dir: Path, seed: int, inputs: list[tuple[str, 
                 arr = np.asarray(archive[key])
                 if arr.ndim == 0 or arr.dtype.kind not in "fiub":
                     raise DataError(f"expected a numeric array with a batch axis under {key!r} in {path}")
-                if dtypes is not None:  # inputs: the declared dtype (int ids stay integers)
-                    arr = arr.astype(np.int64 if dtypes[k].startswith("int") else np.float32)
-                else:  # targets: integer labels stay int64, the rest float32
-                    arr = arr.astype(np.int64 if arr.dtype.kind in "iub" else np.float32)
-                arrays.append(arr)
+                arrays.append(cast_input(arr, dtypes[k]) if dtypes is not None else cast_target(arr))
             rows = {len(a) for a in arrays}
             if len(rows) != 1:
                 raise DataError(
@@ -85,11 +108,25 @@ def load_multi(spec: Any, *, base_dir: Path, seed: int, inputs: list[tuple[str, 
         x_test = group("x_test", names, dtypes, False)
         y_test = group("y_test", outputs, None, False)
     assert x is not None and y is not None
+    return x, y, x_test, y_test, path
+
+
+def _split(
+    spec: Any,
+    seed: int,
+    x: TensorTuple,
+    y: TensorTuple,
+    x_test: TensorTuple | None,
+    y_test: TensorTuple | None,
+    path: Path,
+    class_names: list[str] | None,
+) -> Dataset:
+    """``test_split`` (the same rows of every array), then the one-array-per-side contract."""
     if x.shape[0] != y.shape[0]:
         raise DataError(f"expected as many training targets as samples, received {x.shape[0]} and {y.shape[0]}")
     if spec.test_split is not None:
         if x_test is not None:
-            raise ConfigError("expected no test_split: the archive has its own test arrays", key="data.test_split")
+            raise ConfigError("expected no test_split: the data has its own test rows", key="data.test_split")
         rng = np.random.default_rng(seed)
         order = rng.permutation(x.shape[0])
         n_test = int(np.ceil(spec.test_split * x.shape[0]))
@@ -102,4 +139,4 @@ def load_multi(spec: Any, *, base_dir: Path, seed: int, inputs: list[tuple[str, 
     def one(t: TensorTuple | None) -> Any:  # the contract: a plain array for a single input/output
         return t[0] if t is not None and len(t) == 1 else t
 
-    return Dataset(one(x), one(y), one(x_test), one(y_test), Preprocessor([], []), None, "")
+    return Dataset(one(x), one(y), one(x_test), one(y_test), Preprocessor([], []), class_names, "")

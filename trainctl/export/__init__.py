@@ -5,6 +5,12 @@ Both formats go through one ``torch.export.export`` of the model with a dynamic 
 then translated from that program by ``torch.onnx.export`` (the dynamo exporter: the TorchScript
 one cannot translate the masked recurrences' stable sort, nor channels-last transposes). With
 ``raw_inputs`` the run's fitted ``data.x`` steps run first, inside the graph. Never prints.
+
+A model with several inputs or outputs takes one argument per model input, named after it (the
+Keras input names), and returns one tensor per output, named after its output layer. Its data has
+no preprocessing steps (:mod:`trainctl.data.multi` refuses them), so its raw inputs *are* the model
+inputs: ``raw_inputs`` writes the same graph, taking the arrays ``trainctl predict`` reads from the
+``.npz`` (integer inputs as int64, the rest float32).
 """
 
 from __future__ import annotations
@@ -37,10 +43,26 @@ class ExportResult:
     format: str
     path: Path
     raw_inputs: bool
-    input_shape: list[int | str]  # "batch" first
+    input_shape: list[int | str]  # the first input's, "batch" first
     input_dtype: str
     opset: int | None
     bytes: int
+    inputs: list[dict[str, Any]]  # one {name, shape, dtype} per graph input, in model order
+    outputs: list[str]  # the graph's output names, in model order
+
+    def record(self) -> dict[str, Any]:
+        """What ``run.json``'s ``exports`` and ``trainctl export --json`` say about the file."""
+        return {
+            "format": self.format,
+            "path": str(self.path),
+            "raw_inputs": self.raw_inputs,
+            "input_shape": self.input_shape,
+            "input_dtype": self.input_dtype,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "opset": self.opset,
+            "bytes": self.bytes,
+        }
 
 
 @dataclass
@@ -48,6 +70,18 @@ class _Input:
     shape: tuple[int, ...]  # one sample
     dtype: Any  # torch dtype
     ids_below: int | None  # an Embedding first: example ids must be valid
+    name: str = "x"
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": ["batch", *self.shape], "dtype": str(self.dtype).removeprefix("torch.")}
+
+
+@dataclass
+class _Signature:
+    """What the traced module takes and returns: one ``_Input`` per argument, the output names."""
+
+    inputs: list[_Input]
+    outputs: list[str]
 
 
 def export_run(
@@ -75,24 +109,28 @@ def export_run(
 
     lr = open_run(run, runs_dir=runs_dir, device="cpu")
     model = lr.model.eval()
-    module, spec = _wrap(lr, model, raw_inputs)
+    module, sig = _wrap(lr, model, raw_inputs)
     target = Path(output) if output is not None else _default_path(lr.run.path, fmt, raw_inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
-    x = _example(spec)
+    xs = tuple(_example(spec) for spec in sig.inputs)
     batch = torch.export.Dim("batch")
     with _quiet():
-        program = _trace(module, model, x, batch)
+        program = _trace(module, model, xs, batch)
         if fmt == "torch":
             data = _save_pt2(program)
             used_opset = None
         else:
             used_opset = opset or DEFAULT_OPSET
-            data = _to_onnx(program, model, used_opset)
+            data = _to_onnx(program, model, used_opset, sig)
     from trainctl.atomic import atomic_write_bytes
 
     atomic_write_bytes(target, data)
-    dtype = str(spec.dtype).removeprefix("torch.")
-    result = ExportResult(lr.run.path, fmt, target, raw_inputs, ["batch", *spec.shape], dtype, used_opset, len(data))
+    described = [spec.describe() for spec in sig.inputs]
+    first = described[0]
+    result = ExportResult(
+        lr.run.path, fmt, target, raw_inputs, first["shape"], first["dtype"], used_opset, len(data),
+        described, sig.outputs,
+    )  # fmt: skip
     _record(lr.run, result, hashlib.sha256(data).hexdigest())
     return result
 
@@ -116,19 +154,22 @@ def _default_path(run_dir: Path, fmt: str, raw: bool) -> Path:
 # what the exported graph takes
 
 
-def _wrap(lr: Any, model: Any, raw_inputs: bool) -> tuple[Any, _Input]:
-    """The module to trace (the model, or raw-input steps then the model) and its input."""
+def _wrap(lr: Any, model: Any, raw_inputs: bool) -> tuple[Any, _Signature]:
+    """The module to trace (the model, or raw-input steps then the model) and its signature."""
     import torch
     from torch import nn
 
     from trainctl.export.preprocess import RawInputs
+    from trainctl.predict_multi import several_io
 
+    if several_io(model):
+        return _wrap_several(lr, model)
     ids_below = _embedding_vocab(model)
     model_in = _Input(tuple(int(d) for d in model.input_shape), torch.float32, ids_below)
     if ids_below is not None:
         model_in.dtype = torch.int64
     if not raw_inputs:
-        return model, model_in
+        return model, _Signature([model_in], ["y"])
     steps = list(lr.preprocessor.x_steps)
     pre = RawInputs(steps)
 
@@ -142,14 +183,70 @@ def _wrap(lr: Any, model: Any, raw_inputs: bool) -> tuple[Any, _Input]:
             return self.model(self.preprocess(x))
 
     shape, dtype = _raw_input(lr, model_in.shape, steps)
-    return WithRawInputs().eval(), _Input(shape, dtype, ids_below)
+    return WithRawInputs().eval(), _Signature([_Input(shape, dtype, ids_below)], ["y"])
 
 
-def _embedding_vocab(model: Any) -> int | None:
-    """An Embedding as the first layer takes integer ids below its ``input_dim``."""
-    first = next(iter(getattr(model, "layers", [])), None)
-    weights = getattr(first, "embeddings", None)
-    return int(weights.shape[0]) if weights is not None else None
+def _wrap_several(lr: Any, model: Any) -> tuple[Any, _Signature]:
+    """A model with several inputs or outputs: one argument per input, a tuple of outputs.
+
+    Raw inputs are the model inputs here (the data has no preprocessing steps), so ``--raw-inputs``
+    changes nothing in the graph; the inputs are what ``trainctl predict`` reads from the .npz.
+    """
+    import torch
+    from torch import nn
+
+    if list(getattr(lr.preprocessor, "x_steps", [])):  # pragma: no cover - data.multi refuses steps
+        raise ArtifactError(
+            "expected no data.x steps for a model with several inputs or outputs, received some",
+            key="data.x",
+        )
+    graph = model.graph
+    inputs = []
+    for k, (inp, dtype) in enumerate(zip(graph.inputs, model.input_dtypes, strict=True)):
+        integer = dtype.startswith("int")  # predict_multi.read_inputs: int64 ids, else float32
+        spec = _Input(tuple(int(d) for d in inp.shape), torch.int64 if integer else torch.float32, None, inp.name)
+        spec.ids_below = _embedding_vocab(model, k)
+        inputs.append(spec)
+    outputs = list(model.output_names)
+    names = [i.name for i in inputs] + outputs
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise ArtifactError(
+            f"expected distinct input and output names to name the exported graph's tensors, "
+            f"received {', '.join(repr(n) for n in clash)} more than once",
+            hint="name each output layer of the model differently (an output cannot be an input or a repeat)",
+        )
+    several_out = len(outputs) > 1
+
+    class SeveralInputs(nn.Module):
+        """``model((x_0, x_1, ...))`` as ``forward(x_0, x_1, ...)``, outputs as a plain tuple."""
+
+        varargs = True
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *xs: torch.Tensor) -> Any:
+            out = self.model(tuple(xs) if len(xs) > 1 else xs[0])
+            return tuple(out) if several_out else out
+
+    return SeveralInputs().eval(), _Signature(inputs, outputs)
+
+
+def _embedding_vocab(model: Any, value: int = 0) -> int | None:
+    """An Embedding that reads model input ``value`` takes integer ids below its ``input_dim``
+    (in a Sequential model: an Embedding as the first layer)."""
+    graph = getattr(model, "graph", None)
+    if graph is None:
+        candidates = list(getattr(model, "layers", []))[:1]
+    else:
+        candidates = [model.layers[node.layer] for node in graph.nodes if value in node.args and not node.merge]
+    for layer in candidates:
+        weights = getattr(layer, "embeddings", None)
+        if weights is not None:
+            return int(weights.shape[0])
+    return None
 
 
 def _raw_input(lr: Any, model_shape: tuple[int, ...], steps: list[Any]) -> tuple[tuple[int, ...], Any]:
@@ -258,7 +355,7 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def _trace(module: Any, model: Any, x: Any, batch: Any) -> Any:
+def _trace(module: Any, model: Any, xs: tuple[Any, ...], batch: Any) -> Any:
     """``torch.export.export`` with a dynamic batch axis; a failure names the layer it failed in."""
     import torch
 
@@ -277,7 +374,9 @@ def _trace(module: Any, model: Any, x: Any, batch: Any) -> Any:
         handles.append(m.register_forward_hook(leave))
     try:
         with torch.no_grad():
-            return torch.export.export(module, (x,), dynamic_shapes=({0: batch},))
+            dims = tuple({0: batch} for _ in xs)
+            shapes = (dims,) if getattr(module, "varargs", False) else dims  # ``forward(*xs)``: one entry
+            return torch.export.export(module, xs, dynamic_shapes=shapes)
     except Exception as exc:  # torch raises many kinds; each becomes an artifact error
         raise _unsupported(model, active[-1] if active else None, "torch.export", _first_line(exc)) from None
     finally:
@@ -304,7 +403,7 @@ def _sort_stable(self: Any, dim: int = -1, descending: bool = False, stable: boo
     return op.CastLike(values, self), indices  # type: ignore[type-var]
 
 
-def _to_onnx(program: Any, model: Any, opset: int) -> bytes:
+def _to_onnx(program: Any, model: Any, opset: int, sig: _Signature) -> bytes:
     import torch
 
     try:
@@ -312,8 +411,8 @@ def _to_onnx(program: Any, model: Any, opset: int) -> bytes:
             program,
             dynamo=True,
             opset_version=opset,
-            input_names=["x"],
-            output_names=["y"],
+            input_names=[spec.name for spec in sig.inputs],
+            output_names=list(sig.outputs),
             custom_translation_table={torch.ops.aten.sort.stable: _sort_stable},
             verbose=False,
             optimize=True,
@@ -365,17 +464,7 @@ def _onnx_failure(program: Any, model: Any, exc: BaseException) -> ArtifactError
 
 def _record(run: Any, result: ExportResult, sha256: str) -> None:
     info = run.read_json(run.RUN)
-    entry = {
-        "format": result.format,
-        "path": str(result.path),
-        "raw_inputs": result.raw_inputs,
-        "input_shape": result.input_shape,
-        "input_dtype": result.input_dtype,
-        "opset": result.opset,
-        "bytes": result.bytes,
-        "sha256": sha256,
-        "exported": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    entry = {**result.record(), "sha256": sha256, "exported": datetime.now(UTC).isoformat(timespec="seconds")}
     kept = [e for e in info.get("exports", []) if e.get("path") != entry["path"]]
     with contextlib.suppress(OSError):  # a read-only run folder can still be exported elsewhere
         run.update_run(exports=[*kept, entry])

@@ -125,6 +125,20 @@ def snake(class_name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def unique_name(layer_type: str, counts: dict[str, int], used: set[str]) -> str:
+    """Keras's auto name for an unnamed layer: ``snake_case(type)``, then ``_1``, ``_2``... per
+    base name, skipping names already ``used``; records the name in ``counts`` and ``used``."""
+    base = AUTO_NAMES.get(layer_type) or snake(layer_type)
+    n = counts.get(base, 0)
+    name = base if n == 0 else f"{base}_{n}"
+    while name in used:
+        n += 1
+        name = f"{base}_{n}"
+    counts[base] = n + 1
+    used.add(name)
+    return name
+
+
 def _fmt(shape: Shape) -> str:
     return "(" + ", ".join(str(d) for d in (None, *shape)) + ")"
 
@@ -162,19 +176,13 @@ def infer(layers: list[Any], key_prefix: str = "model.layers") -> tuple[Shape, l
         out, trainable, frozen = rule(spec, shape, key)
         if not spec.trainable:
             trainable, frozen = 0, trainable + frozen
-        base = AUTO_NAMES.get(spec.type) or snake(spec.type)
         if spec.name:
             name = spec.name
             if name in used:
                 raise ConfigError(f"layer name {name!r} is used twice", key=f"{key}.name")
+            used.add(name)
         else:
-            n = counts.get(base, 0)
-            name = base if n == 0 else f"{base}_{n}"
-            while name in used:
-                n += 1
-                name = f"{base}_{n}"
-            counts[base] = n + 1
-        used.add(name)
+            name = unique_name(spec.type, counts, used)
         rows.append(LayerInfo(i, name, spec.type, shape, out, trainable, frozen))
         shape = out
     return input_shape, rows

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trainctl.errors import ConfigError
-from trainctl.model.shapes import AUTO_NAMES, MERGE_TYPES, LayerInfo, Shape, format_shape, infer, rules, snake
+from trainctl.model.shapes import MERGE_TYPES, LayerInfo, Shape, format_shape, infer, rules, unique_name
 
 
 @dataclass(frozen=True)
@@ -232,15 +232,7 @@ class _Builder:
             elif getattr(e, "call", None) is not None:
                 names.append("")  # an unnamed call: only the entry below can take it
             else:
-                base = AUTO_NAMES.get(e.type) or snake(e.type)
-                n = counts.get(base, 0)
-                name = base if n == 0 else f"{base}_{n}"
-                while name in used:
-                    n += 1
-                    name = f"{base}_{n}"
-                counts[base] = n + 1
-                used.add(name)
-                names.append(name)
+                names.append(unique_name(e.type, counts, used))
         self.later = {nm: i for i, nm in enumerate(names) if nm}
         for inp in self.inputs:
             self.later.setdefault(inp.name, -1)

@@ -75,9 +75,13 @@ class Curve:
 
 @dataclass
 class Report:
-    """``data`` is report.json; ``metrics`` the flat numbers gates can use; the rest feeds the plots."""
+    """``data`` is report.json; ``metrics`` the flat numbers gates can use; the rest feeds the plots.
 
-    task: Task
+    A model with several outputs gets one report per output in ``outputs`` (task ``"outputs"``),
+    its metrics flat as ``<output>_<metric>`` (Keras's key style: ``cultivar_accuracy``).
+    """
+
+    task: Task | Literal["outputs"]
     data: dict[str, Any]
     metrics: dict[str, float]
     classes: list[str] = field(default_factory=list)
@@ -87,6 +91,7 @@ class Report:
     y_true: np.ndarray | None = None  # regression: flattened targets and predictions, for the scatter
     y_pred: np.ndarray | None = None
     samples: dict[str, Any] | None = None  # image classification: images, scores, true and predicted labels
+    outputs: dict[str, Report] = field(default_factory=dict)  # several outputs: one report each, by name
 
 
 # ------------------------------------------------------------------------------------------ task
@@ -450,6 +455,37 @@ def build_report(preds: Any, *, task: Task | None = None, evaluation: Any = None
     return report
 
 
+SHARED_KEYS = ("format_version", "data", "evaluation", "created", "run_dir")  # said once, at the top
+
+
+def build_outputs_report(preds: dict[str, Any], *, task: Task | None = None, evaluation: Any = None) -> Report:
+    """One report per output of a model with several outputs, each of the kind its loss implies
+    (classification, regression or segmentation), keyed by output name in model order."""
+    if task is not None:
+        raise ConfigError(
+            f"expected no --task for a model with several outputs, received --task {task}",
+            key="--task",
+            hint="each output's report kind comes from its own loss (compile.loss by output name)",
+        )
+    parts = {name: build_report(p) for name, p in preds.items()}
+    first = next(iter(preds.values()))
+    metrics = {f"{name}_{key}": value for name, part in parts.items() for key, value in part.metrics.items()}
+    data: dict[str, Any] = {
+        "format_version": 1,
+        "task": "outputs",
+        "data": first.data,
+        "samples": len(first.y),
+        "loss": {name: p.loss for name, p in preds.items()},
+        "evaluation": dict(evaluation.metrics) if evaluation is not None else {},
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "metrics": metrics,
+        "outputs": {name: {k: v for k, v in part.data.items() if k not in SHARED_KEYS} for name, part in parts.items()},
+    }
+    if evaluation is not None:
+        data["run_dir"] = str(evaluation.run_dir)
+    return Report("outputs", data, metrics, outputs=parts)
+
+
 def write_report(run: Any, report: Report, *, title: str | None = None) -> dict[str, Path]:
     """report.json, one PNG per plot and a self-contained report.html under ``<run>/eval/``.
 
@@ -457,7 +493,7 @@ def write_report(run: Any, report: Report, *, title: str | None = None) -> dict[
     """
     from trainctl.atomic import atomic_write_bytes
     from trainctl.reporting.report_html import render_html
-    from trainctl.reporting.report_plots import render_plots
+    from trainctl.reporting.report_plots import plot_names, render_plots
 
     folder = Path(run.path) / REPORT_DIR
     pngs = render_plots(report)
@@ -469,6 +505,10 @@ def write_report(run: Any, report: Report, *, title: str | None = None) -> dict[
             atomic_write_bytes(target, png)
             written[name] = target
         report.data["plots"] = {name: f"{name}.png" for name in pngs}
+        for output, part in report.outputs.items():  # each output's plots beside its numbers
+            plots = {plot: f"{output}_{plot}.png" for plot in plot_names(part)}
+            report.data["outputs"][output]["plots"] = plots
+            part.data["plots"] = plots
         written["json"] = run.write_json(REPORT_JSON, report.data)
         html = render_html(report, pngs, title=title or Path(run.path).name)
         written["html"] = run.write_text(REPORT_HTML, html)
@@ -483,6 +523,7 @@ __all__ = [
     "Curve",
     "Report",
     "Task",
+    "build_outputs_report",
     "build_report",
     "class_targets",
     "classification_metrics",

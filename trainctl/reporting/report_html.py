@@ -69,21 +69,34 @@ def render_html(report: Report, pngs: dict[str, bytes], *, title: str) -> str:
     rows = [[f"{k} (Keras evaluate)", v] for k, v in evaluation.items()]
     rows += [[k, v] for k, v in report.metrics.items()]
     parts.append(_table(["metric", "value"], rows))
+    if not report.outputs:
+        parts += _details(d, pngs, "", "h2")
+    for output, part in report.outputs.items():  # several outputs: one section each
+        parts.append(f'<h2 id="output-{escape(output)}">Output {escape(output)}: {escape(part.task)}</h2>')
+        parts.append(f'<p class="meta">loss {escape(str(part.data.get("loss", "")))}</p>')
+        own = {plot: pngs[f"{output}_{plot}"] for plot in part.data.get("plots", {}) if f"{output}_{plot}" in pngs}
+        parts += _details(part.data, own, f"{output}_", "h3")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _details(d: dict[str, Any], pngs: dict[str, bytes], prefix: str, h: str) -> list[str]:
+    """The per-class table and the plots of one report (``prefix`` keeps figure ids unique)."""
+    parts = []
     per_class = d.get("per_class") or []
     if per_class:
         keys = [k for k in per_class[0] if k != "class"]
-        parts.append("<h2>Per class</h2>")
+        parts.append(f"<{h}>Per class</{h}>")
         parts.append(_table(["class", *keys], [[c["class"], *(c[k] for k in keys)] for c in per_class]))
     if pngs:
-        parts.append("<h2>Plots</h2>")
+        parts.append(f"<{h}>Plots</{h}>")
     for name, png in pngs.items():
         caption = CAPTIONS.get(name, name.replace("_", " "))
         parts.append(
-            f'<figure id="{escape(name)}"><img src="{data_uri(png)}" alt="{escape(caption)}">'
+            f'<figure id="{escape(prefix + name)}"><img src="{data_uri(png)}" alt="{escape(caption)}">'
             f"<figcaption>{escape(caption)}</figcaption></figure>"
         )
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    return parts
 
 
 __all__ = ["data_uri", "render_html"]

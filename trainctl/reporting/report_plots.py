@@ -187,7 +187,22 @@ def _image(ax: Any, img: np.ndarray) -> None:
 
 
 def render_plots(report: Report) -> dict[str, bytes]:
-    """Every plot the report's task has, as ``name -> PNG bytes`` (names become file names)."""
+    """Every plot the report's task has, as ``name -> PNG bytes`` (names become file names).
+
+    With several outputs, each output's plots are named ``<output>_<plot>``."""
+    if report.outputs:
+        return {
+            f"{name}_{plot}": png for name, part in report.outputs.items() for plot, png in render_plots(part).items()
+        }
+    return {name: job() for name, job in _jobs(report).items()}
+
+
+def plot_names(report: Report) -> list[str]:
+    """The names :func:`render_plots` gives the report's plots, without drawing them."""
+    return list(_jobs(report))
+
+
+def _jobs(report: Report) -> dict[str, Callable[[], bytes]]:
     jobs: dict[str, Callable[[], bytes]] = {}
     if report.confusion is not None:
         cm = report.confusion
@@ -208,7 +223,16 @@ def render_plots(report: Report) -> dict[str, bytes]:
     if report.samples is not None:
         samples = report.samples
         jobs["samples"] = lambda: samples_png(samples, report.classes)
-    return {name: job() for name, job in jobs.items()}
+    return jobs
 
 
-__all__ = ["confusion_png", "curves_png", "iou_png", "render_plots", "residuals_png", "samples_png", "scatter_png"]
+__all__ = [
+    "confusion_png",
+    "curves_png",
+    "iou_png",
+    "plot_names",
+    "render_plots",
+    "residuals_png",
+    "samples_png",
+    "scatter_png",
+]
