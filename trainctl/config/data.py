@@ -153,6 +153,18 @@ class csv(SourceSpec):  # noqa: N801
 
 
 @SOURCES.register()
+class parquet(SourceSpec):  # noqa: N801
+    """A Parquet table with the column spec of ``csv``; read by row group through pyarrow (the
+    optional ``parquet`` extra). Features are numeric columns; the target numbers or text."""
+
+    source: Literal["parquet"] = "parquet"
+    path: str
+    target: str | int
+    features: list[str | int] | None = None
+    test_path: str | None = None
+
+
+@SOURCES.register()
 class npz(SourceSpec):  # noqa: N801
     """Key names default to those of Keras's ``mnist.npz``."""
 

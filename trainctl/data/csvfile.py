@@ -90,15 +90,8 @@ def _target(col: np.ndarray) -> np.ndarray:
         return col.astype(np.float64)
 
 
-def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    header, cells, lines = _read(path, spec.delimiter)
-    if len(header) == 1:
-        raise DataError(
-            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
-            f"when splitting on {spec.delimiter!r}",
-            key="data.delimiter",
-            hint="set data.delimiter to the file's separator",
-        )
+def columns(spec: Any, header: list[str], path: Path) -> tuple[int, list[int]]:
+    """``(target column, feature columns)`` from ``data.target``/``data.features`` (names or indices)."""
     t = _column(header, spec.target, "data.target", path)
     if spec.features is None:
         cols = [j for j in range(len(header)) if j != t]
@@ -112,6 +105,19 @@ def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
             )
     if not cols:
         raise DataError(f"expected at least one feature column in {path}, received only the target")
+    return t, cols
+
+
+def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    header, cells, lines = _read(path, spec.delimiter)
+    if len(header) == 1:
+        raise DataError(
+            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
+            f"when splitting on {spec.delimiter!r}",
+            key="data.delimiter",
+            hint="set data.delimiter to the file's separator",
+        )
+    t, cols = columns(spec, header, path)
     x = _numeric(cells[:, cols], [header[j] for j in cols], lines, path)
     return x, cells[:, t]
 
@@ -124,6 +130,15 @@ def load_csv(
     x_test = y_text_test = None
     if spec.test_path is not None:
         x_test, y_text_test = _table(spec, resolve(base_dir, spec.test_path, "data.test_path"))
+    y, y_test, names = encode_targets(y_text, y_text_test)
+    return x, y, x_test, y_test, names
+
+
+def encode_targets(
+    y_text: np.ndarray, y_text_test: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """Target cells (text) as numbers: int64 when every value is an integer, else float64; text
+    labels become codes of one sorted vocabulary over train and test (its values: the class names)."""
     both = y_text if y_text_test is None else np.concatenate([y_text, y_text_test])
     try:
         _target(both)
@@ -132,9 +147,9 @@ def load_csv(
         names, codes = np.unique(both, return_inverse=True)
         codes = codes.astype(np.int64)
         y, y_test = codes[: len(y_text)], (None if y_text_test is None else codes[len(y_text) :])
-        return x, y, x_test, y_test, [str(v) for v in names]
+        return y, y_test, [str(v) for v in names]
     y = _target(y_text)
     y_test = None if y_text_test is None else _target(y_text_test)
     if y_test is not None and y.dtype != y_test.dtype:
         y, y_test = y.astype(np.float64), y_test.astype(np.float64)
-    return x, y, x_test, y_test, None
+    return y, y_test, None

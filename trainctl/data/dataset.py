@@ -105,7 +105,7 @@ def load_data(spec: Any, *, base_dir: Path, seed: int) -> Dataset:
         return load_image_directory(spec, base_dir=Path(base_dir), seed=seed)
     raw: Raw = load_raw(spec, base_dir=Path(base_dir), seed=seed)
     _check_rows(raw.x, raw.y, "training")
-    if plan_cache(spec.cache, decoded_bytes(raw.x)) == "none":
+    if (raw.cache or plan_cache(spec.cache, decoded_bytes(raw.x))) == "none":
         return _streamed(spec, raw, seed)
     raw.x = _in_memory(raw.x)  # a shard table that fits: one array
     raw.x_test = None if raw.x_test is None else _in_memory(raw.x_test)

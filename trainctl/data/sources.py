@@ -45,6 +45,7 @@ class Raw:
     y_test: np.ndarray | None = None
     class_names: list[str] | None = None
     task_hint: str = ""
+    cache: str | None = None  # the batch path the source already chose (tables that stream), else None
 
 
 def guess_task(y: np.ndarray) -> str:
@@ -341,15 +342,28 @@ def _keras_dataset(spec: Any, base_dir: Path, seed: int) -> Raw:
     return Raw(x, y, xt, yt, class_names=list(names), task_hint="classification")
 
 
-def _csv(spec: Any, base_dir: Path, seed: int) -> Raw:
-    x, y, xt, yt, names = load_csv(spec, base_dir)
-    return Raw(x, y, xt, yt, class_names=names, task_hint="classification" if names else guess_task(y))
+def _table(spec: Any, base_dir: Path, seed: int) -> Raw:
+    """CSV or Parquet: in memory when ``data.cache`` resolves to memory, else parsed once, chunk
+    by chunk, into a scratch table on disk (see :mod:`trainctl.data.tables`)."""
+    from trainctl.data import tables
+    from trainctl.data.dataset import plan_cache
+
+    path = resolve(base_dir, spec.path, "data.path")
+    test_path = None if spec.test_path is None else resolve(base_dir, spec.test_path, "data.test_path")
+    cache = "memory" if spec.cache == "memory" else plan_cache(spec.cache, tables.table_size(spec, path))
+    if cache == "memory" and spec.source == "csv":
+        x, y, xt, yt, names = load_csv(spec, base_dir)
+    else:
+        x, y, xt, yt, names = tables.load_table(spec, path, test_path, stream=cache == "none")
+    task = "classification" if names else guess_task(y)
+    return Raw(x, y, xt, yt, class_names=names, task_hint=task, cache=cache)
 
 
 LOADERS: dict[str, Callable[[Any, Path, int], Raw]] = {
     "synthetic": _synthetic,
     "sklearn": _sklearn,
-    "csv": _csv,
+    "csv": _table,
+    "parquet": _table,
     "npz": _npz,
     "npy": _npy,
     "idx": _idx,
