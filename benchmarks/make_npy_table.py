@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_image_folder import FILES, NAMES, read_idx  # noqa: E402
+from make_image_folder import FILES, NAMES, read_idx
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "configs" / "data"
 BLOCK = 8192
@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", nargs="?", type=Path, default=None)
     parser.add_argument("--dataset", choices=sorted(NAMES), default="fashion_mnist")
-    parser.add_argument("--data-dir", type=Path, default=None, help="folder holding <dataset>/ (default $TRAINCTL_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="folder holding <dataset>/ (default $TRAINCTL_DATA_DIR)"
+    )
     parser.add_argument("--shards", type=int, default=4, help="training shards (.npy)")
     parser.add_argument("--repeat", type=int, default=1, help="write the training rows this many times over")
     parser.add_argument("--limit", type=int, default=None, help="first N rows of each split (tests)")

@@ -20,7 +20,10 @@ REQUIRED: dict[str, Any] = {
     "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l",
     "directory": "images",
 }  # fmt: skip
-EXTRA: dict[str, dict[str, Any]] = {"InputLayer": {"shape": [3]}, "npz": {"path": "data.npz"}}  # needed, though each is optional
+EXTRA: dict[str, dict[str, Any]] = {
+    "InputLayer": {"shape": [3]},
+    "npz": {"path": "data.npz"},
+}  # needed, though each is optional
 
 
 def minimal_args(family: Family, name: str) -> dict[str, Any]:

@@ -121,7 +121,7 @@ def test_nan_in_a_shard_is_found_in_chunks(tmp_path: Path) -> None:
 
 CONFIG = """
 seed: 1
-data: {{source: npy, x: {x}, y: {y}, cache: none, workers: 0}}
+data: {{source: npy, x: {x}, y: {y}, cache: {cache}, workers: {workers}}}
 model:
   layers:
     - {{type: Flatten, input_shape: [3, 2]}}
@@ -131,9 +131,9 @@ fit: {{epochs: 2, batch_size: 64}}
 """
 
 
-def _train(cli: Cli, folder: Path, x: str, y: str) -> object:
+def _train(cli: Cli, folder: Path, x: str, y: str, cache: str = "none", workers: int = 0) -> object:
     cfg = folder / "cfg.yaml"
-    cfg.write_text(CONFIG.format(x=x, y=y))
+    cfg.write_text(CONFIG.format(x=x, y=y, cache=cache, workers=workers))
     return cli("train", cfg, "--runs-dir", folder / "runs", "--json")
 
 
@@ -143,8 +143,9 @@ def test_sharded_npy_trains_as_the_single_file(cli: Cli, tmp_path: Path) -> None
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     histories = []
-    for xs, ys in (("'x_*.npy'", "'y_*.npy'"), ("x.npy", "y.npy")):
-        proc = _train(cli, tmp_path, xs, ys)
+    # streamed shards (2 worker processes) against the single file held in memory
+    for xs, ys, cache, workers in (("'x_*.npy'", "'y_*.npy'", "none", 2), ("x.npy", "y.npy", "memory", 0)):
+        proc = _train(cli, tmp_path, xs, ys, cache, workers)
         assert proc.exit_code == 0, proc.stderr  # type: ignore[attr-defined]
         run = max((tmp_path / "runs").iterdir(), key=lambda p: p.stat().st_mtime_ns)
         histories.append(read_json(run / "history.json"))
