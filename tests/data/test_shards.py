@@ -199,3 +199,19 @@ def test_bad_shards_exit_3(cli: Cli, tmp_path: Path, make: object, x: str, y: st
     import re
 
     assert re.search(message, " ".join(err.split())), err
+
+
+def test_bad_npz_shards(tmp_path: Path) -> None:
+    x, y = _table()
+    np.savez(tmp_path / "a.npz", x_train=x[:10], y_train=y[:10])
+    np.savez(tmp_path / "b.npz", x_train=x[10:20], y_train=y[10:19])
+    with pytest.raises(DataError, match=r"expected as many rows in .*b\.npz as in .*b\.npz, received 9 and 10"):
+        load_data(npz(source="npz", paths="*.npz", cache="none"), base_dir=tmp_path, seed=0)
+    np.savez(tmp_path / "b.npz", x=x[10:20], y_train=y[10:20])
+    with pytest.raises(DataError, match=r"expected a key 'x_train' in every shard, received none in .*b\.npz"):
+        load_data(npz(source="npz", paths="*.npz", cache="none"), base_dir=tmp_path, seed=0)
+    np.savez(tmp_path / "b.npz", x_train=x[10:20, :2], y_train=y[10:20])
+    with pytest.raises(DataError, match=r"expected rows of shape \(3, 2\) .*received \(2, 2\) in .*b\.npz\[x_train\]"):
+        load_data(npz(source="npz", paths=["a.npz", "b.npz"], cache="none"), base_dir=tmp_path, seed=0)
+    with pytest.raises(ValueError, match="exactly one of path"):
+        npz(source="npz", path="a.npz", paths="*.npz")
