@@ -73,3 +73,61 @@ def test_fashion_mnist_reaches_087(cli: Cli, shared_datasets: Path) -> None:
     out = cli.train_json(CONFIGS / "fashion_mnist.yaml")
     assert out["epochs"] == 5
     assert out["metrics"]["test"]["accuracy"] >= 0.87
+
+
+@pytest.fixture
+def idx_dir(shared_datasets_or_env: Path) -> Path:
+    return shared_datasets_or_env
+
+
+@pytest.fixture
+def shared_datasets_or_env() -> Path:
+    """The shared IDX files: ../shared/datasets, else $TRAINCTL_DATA_DIR (a worktree elsewhere)."""
+    import os
+
+    from tests.conftest import SHARED_DATA
+
+    for folder in (SHARED_DATA, Path(os.environ.get("TRAINCTL_DATA_DIR", "/nonexistent"))):
+        if (folder / "fashion_mnist").is_dir():
+            return folder
+    pytest.skip("no shared Fashion-MNIST IDX files (../shared/datasets or $TRAINCTL_DATA_DIR)")
+
+
+def _make(script: str, out: Path, *args: str) -> None:
+    import subprocess
+    import sys
+
+    from tests.clihelp import ROOT
+
+    cmd = [sys.executable, str(ROOT / "benchmarks" / script), str(out), "--limit", "300", *args]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+
+
+def test_folder_augment_config_smoke(cli: Cli, idx_dir: Path, tmp_path: Path) -> None:
+    """The config as shipped, on a small folder written by the documented command."""
+    _make("make_image_folder.py", tmp_path / "png", "--data-dir", str(idx_dir))
+    d = tmp_path / "png"
+    out = cli.train_json(
+        CONFIGS / "fashion_mnist_folder_augment.yaml",
+        "--smoke",
+        f"data.directory={d / 'train'}",
+        f"data.test_directory={d / 'test'}",
+    )
+    assert out["status"] == "completed" and np.isfinite(out["metrics"]["test"]["loss"])
+
+
+def test_mlp_npy_config_smoke(cli: Cli, idx_dir: Path, tmp_path: Path) -> None:
+    """The out-of-core MLP config on shards written by the documented command."""
+    _make("make_npy_table.py", tmp_path / "npy", "--data-dir", str(idx_dir))
+    d = tmp_path / "npy"
+    out = cli.train_json(
+        CONFIGS / "fashion_mnist_mlp_npy.yaml",
+        "--smoke",
+        f"data.x={d}/x_train_*.npy",
+        f"data.y={d}/y_train_*.npy",
+        f"data.x_test={d}/x_test.npy",
+        f"data.y_test={d}/y_test.npy",
+    )
+    assert out["status"] == "completed" and np.isfinite(out["metrics"]["test"]["loss"])
+    info = read_json(Path(out["run_dir"]) / "run.json")
+    assert info["data"]["cache"] == "none"

@@ -245,24 +245,46 @@ def _check_names(value: Any, names: list[str], key: str, what: str, form: str) -
 
 
 @SOURCES.register()
+class parquet(SourceSpec):  # noqa: N801
+    """A Parquet table with the column spec of ``csv``; read by row group through pyarrow (the
+    optional ``parquet`` extra). Features are numeric columns; the target numbers or text."""
+
+    source: Literal["parquet"] = "parquet"
+    path: str
+    target: str | int
+    features: list[str | int] | None = None
+    test_path: str | None = None
+
+
+@SOURCES.register()
 class npz(SourceSpec):  # noqa: N801
     """Key names default to those of Keras's ``mnist.npz``."""
 
     source: Literal["npz"] = "npz"
-    path: str
+    path: str | None = None
+    # shards: a list of archives, or a glob (sorted by name), read as one table; each archive holds
+    # the same keys. Members stored uncompressed (np.savez) stream from disk when data.cache is none
+    paths: str | Annotated[list[str], Field(min_length=1)] | None = None
     x_train: str = "x_train"
     y_train: str = "y_train"
     x_test: str | None = "x_test"
     y_test: str | None = "y_test"
 
+    @model_validator(mode="after")
+    def _one_path(self) -> npz:
+        if (self.path is None) == (self.paths is None):
+            raise ValueError("expected exactly one of path (one archive) and paths (a list or a glob of shards)")
+        return self
+
 
 @SOURCES.register()
 class npy(SourceSpec):  # noqa: N801
     source: Literal["npy"] = "npy"
-    x: str  # type: ignore[assignment]  # the file; preprocessing goes under x_steps
-    y: str  # type: ignore[assignment]
-    x_test: str | None = None
-    y_test: str | None = None
+    # each file key takes one file, a list of shards or a glob (sorted by name), read as one table
+    x: str | Annotated[list[str], Field(min_length=1)]  # type: ignore[assignment]  # steps go under x_steps
+    y: str | Annotated[list[str], Field(min_length=1)]  # type: ignore[assignment]
+    x_test: str | Annotated[list[str], Field(min_length=1)] | None = None
+    y_test: str | Annotated[list[str], Field(min_length=1)] | None = None
     x_steps: list[StepField] = []
     y_steps: list[StepField] = []
 

@@ -90,15 +90,8 @@ def _target(col: np.ndarray) -> np.ndarray:
         return col.astype(np.float64)
 
 
-def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    header, cells, lines = _read(path, spec.delimiter)
-    if len(header) == 1:
-        raise DataError(
-            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
-            f"when splitting on {spec.delimiter!r}",
-            key="data.delimiter",
-            hint="set data.delimiter to the file's separator",
-        )
+def columns(spec: Any, header: list[str], path: Path) -> tuple[int, list[int]]:
+    """``(target column, feature columns)`` from ``data.target``/``data.features`` (names or indices)."""
     t = _column(header, spec.target, "data.target", path)
     if spec.features is None:
         cols = [j for j in range(len(header)) if j != t]
@@ -112,6 +105,19 @@ def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
             )
     if not cols:
         raise DataError(f"expected at least one feature column in {path}, received only the target")
+    return t, cols
+
+
+def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    header, cells, lines = _read(path, spec.delimiter)
+    if len(header) == 1:
+        raise DataError(
+            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
+            f"when splitting on {spec.delimiter!r}",
+            key="data.delimiter",
+            hint="set data.delimiter to the file's separator",
+        )
+    t, cols = columns(spec, header, path)
     x = _numeric(cells[:, cols], [header[j] for j in cols], lines, path)
     return x, cells[:, t]
 
@@ -124,14 +130,15 @@ def load_csv(
     x_test = y_text_test = None
     if spec.test_path is not None:
         x_test, y_text_test = _table(spec, resolve(base_dir, spec.test_path, "data.test_path"))
-    y, y_test, names = _encode(y_text, y_text_test)
+    y, y_test, names = encode_targets(y_text, y_text_test)
     return x, y, x_test, y_test, names
 
 
-def _encode(
+def encode_targets(
     y_text: np.ndarray, y_text_test: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
-    """A target column of train (and test) as numbers, and the class names when it is text."""
+    """Target cells (text) as numbers: int64 when every value is an integer, else float64; text
+    labels become codes of one sorted vocabulary over train and test (its values: the class names)."""
     both = y_text if y_text_test is None else np.concatenate([y_text, y_text_test])
     try:
         _target(both)
@@ -224,7 +231,7 @@ def load_csv_groups(
         y_text_test = list(texts)
     y, y_test, class_names = [], [], {}
     for k, output in enumerate(outputs):
-        yk, yk_test, names_k = _encode(y_text[k], y_text_test[k])
+        yk, yk_test, names_k = encode_targets(y_text[k], y_text_test[k])
         if names_k is not None and vocab and output in vocab:
             known = {n: i for i, n in enumerate(vocab[output])}
             unknown = sorted(set(names_k) - set(known))

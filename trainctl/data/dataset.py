@@ -86,6 +86,10 @@ class Dataset:
         return tuple(self.preprocessor.transform_x(self.x_train[0:1]).shape[1:])
 
 
+def _in_memory(x: Any) -> Any:
+    return x if isinstance(x, np.ndarray) else np.asarray(x)
+
+
 def _check_rows(x: np.ndarray, y: np.ndarray, split: str) -> None:
     if len(x) != len(y):
         raise DataError(f"expected as many {split} labels as samples, received {len(x)} samples and {len(y)} labels")
@@ -101,8 +105,10 @@ def load_data(spec: Any, *, base_dir: Path, seed: int) -> Dataset:
         return load_image_directory(spec, base_dir=Path(base_dir), seed=seed)
     raw: Raw = load_raw(spec, base_dir=Path(base_dir), seed=seed)
     _check_rows(raw.x, raw.y, "training")
-    if plan_cache(spec.cache, decoded_bytes(raw.x)) == "none":
+    if (raw.cache or plan_cache(spec.cache, decoded_bytes(raw.x))) == "none":
         return _streamed(spec, raw, seed)
+    raw.x = _in_memory(raw.x)  # a shard table that fits: one array
+    raw.x_test = None if raw.x_test is None else _in_memory(raw.x_test)
     if spec.test_split is not None:
         if raw.x_test is not None:
             raise ConfigError(

@@ -15,28 +15,31 @@ from typing import Any
 RELEASE_BYTES = 1 * 2**20
 
 
-def _mapping(x: Any) -> Any:
-    while x is not None and not hasattr(x, "_mmap"):
+def _mappings(x: Any) -> list[Any]:
+    """The memory maps under ``x``: an ``np.memmap``, a wrapper whose ``.x`` leads to one, or the
+    ``parts`` of a shard table (:class:`trainctl.data.shards.Concat`)."""
+    while x is not None and not hasattr(x, "_mmap") and not hasattr(x, "parts"):
         x = getattr(x, "x", None)
-    return getattr(x, "_mmap", None)
+    if x is not None and hasattr(x, "parts"):
+        return [m for p in x.parts for m in _mappings(p)]
+    m = getattr(x, "_mmap", None)
+    return [m] if m is not None and hasattr(m, "madvise") else []
 
 
 def random_access(x: Any) -> None:
     """Tell the kernel the rows under ``x`` are read in a shuffled order (no readahead)."""
     import mmap
 
-    m = _mapping(x)
-    if m is not None and hasattr(m, "madvise"):
+    for m in _mappings(x):
         m.madvise(mmap.MADV_RANDOM)
 
 
 def release_pages(x: Any) -> None:
-    """``madvise(DONTNEED)`` on the memory map under ``x`` (an ``np.memmap``, or a wrapper whose
-    ``.x`` leads to one). A no-op for arrays in memory."""
+    """``madvise(DONTNEED)`` on the memory maps under ``x`` (see :func:`_mappings`). A no-op for
+    arrays in memory."""
     import mmap
 
-    m = _mapping(x)
-    if m is not None and hasattr(m, "madvise"):
+    for m in _mappings(x):
         m.madvise(mmap.MADV_DONTNEED)
 
 

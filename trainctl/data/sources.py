@@ -45,6 +45,7 @@ class Raw:
     y_test: np.ndarray | None = None
     class_names: list[str] | None = None
     task_hint: str = ""
+    cache: str | None = None  # the batch path the source already chose (tables that stream), else None
 
 
 def guess_task(y: np.ndarray) -> str:
@@ -149,11 +150,7 @@ def _np_load(path: Path, mmap: bool = False) -> Any:
 MMAP_MIN_BYTES = 64 * 2**20  # a .npy at least this big is read through a memory map, unless cache: memory
 
 
-def _npy_array(base_dir: Path, name: str, key: str, cache: str = "memory") -> np.ndarray:
-    """A .npy file; a big one (or any with ``cache: none``) through a read-only memory map, so only
-    the pages a batch touches are read."""
-    path = resolve(base_dir, name, key)
-    mmap = cache == "none" or (cache == "auto" and path.stat().st_size >= MMAP_MIN_BYTES)
+def _npy_file(path: Path, key: str, mmap: bool) -> np.ndarray:
     arr = _np_load(path, mmap=mmap and path.suffix.lower() == ".npy")
     if not isinstance(arr, np.ndarray):
         arr.close()
@@ -167,24 +164,113 @@ def _npy_array(base_dir: Path, name: str, key: str, cache: str = "memory") -> np
     return arr
 
 
+def _mapped(paths: list[Path], cache: str) -> bool:
+    """Read through memory maps: ``cache: none``, or ``auto`` and the files are big together."""
+    return cache == "none" or (cache == "auto" and sum(p.stat().st_size for p in paths) >= MMAP_MIN_BYTES)
+
+
+def _npy_shards(base_dir: Path, names: str | list[str], key: str, cache: str = "memory") -> tuple[Any, list[str]]:
+    """A .npy file, or a list/glob of .npy shards as one table; big ones (or any with ``cache:
+    none``) through read-only memory maps, so only the pages a batch touches are read."""
+    from trainctl.data.shards import expand, one_table
+
+    paths = expand(base_dir, names, key)
+    mmap = _mapped(paths, cache)
+    arrays = [_npy_file(p, key, mmap) for p in paths]
+    return one_table(arrays, [str(p) for p in paths], key), [str(p) for p in paths]
+
+
+def _labels(y: Any) -> np.ndarray:
+    return np.asarray(y)  # labels are one value per row: always in memory
+
+
 def _npy(spec: Any, base_dir: Path, seed: int) -> Raw:
-    x = _npy_array(base_dir, spec.x, "data.x", spec.cache)
-    y = np.asarray(_npy_array(base_dir, spec.y, "data.y"))
+    from trainctl.data.shards import check_pairs
+
+    x, x_names = _npy_shards(base_dir, spec.x, "data.x", spec.cache)
+    y, y_names = _npy_shards(base_dir, spec.y, "data.y")
+    if len(x_names) > 1 or len(y_names) > 1:
+        check_pairs(_parts(x), x_names, _parts(y), y_names, "data.y")
+    y = _labels(y)
     if (spec.x_test is None) != (spec.y_test is None):
         key = "data.y_test" if spec.y_test is None else "data.x_test"
         raise ConfigError("expected x_test and y_test together, received only one of them", key=key)
     if spec.x_test is None:
         return Raw(x, y, task_hint=guess_task(y))
-    return Raw(
-        x,
-        y,
-        _npy_array(base_dir, spec.x_test, "data.x_test", spec.cache),
-        _npy_array(base_dir, spec.y_test, "data.y_test"),
-        task_hint=guess_task(y),
-    )
+    xt, xt_names = _npy_shards(base_dir, spec.x_test, "data.x_test", spec.cache)
+    yt, yt_names = _npy_shards(base_dir, spec.y_test, "data.y_test")
+    if len(xt_names) > 1 or len(yt_names) > 1:
+        check_pairs(_parts(xt), xt_names, _parts(yt), yt_names, "data.y_test")
+    _same_columns(x, x_names[0], xt, xt_names[0], "data.x_test")
+    return Raw(x, y, xt, _labels(yt), task_hint=guess_task(y))
+
+
+def _parts(a: Any) -> list[Any]:
+    return list(getattr(a, "parts", [a]))
+
+
+def _same_columns(x: Any, x_name: str, xt: Any, xt_name: str, key: str) -> None:
+    """Test rows must look like training rows (shape per row and dtype), shards or not."""
+    from trainctl.data.shards import check_alike
+
+    check_alike([x, xt], [x_name, xt_name], key)
+
+
+def _npz_shards(spec: Any, base_dir: Path, seed: int) -> Raw:
+    """``paths:``: several archives with the same keys, read as one table per key."""
+    from trainctl.data.shards import expand, npz_member, one_table
+
+    paths = expand(base_dir, spec.paths, "data.paths")
+    names = [str(p) for p in paths]
+    mmap = _mapped(paths, spec.cache)
+
+    def table(field: str, required: bool, mapped: bool) -> Any:
+        key = getattr(spec, field)
+        if key is None:
+            return None
+        present = [_has_member(p, key) for p in paths]
+        if not any(present) and not required and field not in spec.model_fields_set:
+            return None
+        if not all(present):
+            missing = names[present.index(False)]
+            raise DataError(
+                f"expected a key {key!r} in every shard, received none in {missing}",
+                key=f"data.{field}",
+                hint="each shard archive holds the same arrays",
+            )
+        arrays = [npz_member(p, key, f"data.{field}", mapped) for p in paths]
+        return one_table(arrays, [f"{n}[{key}]" for n in names], "data.paths")
+
+    from trainctl.data.shards import check_pairs
+
+    x, y = table("x_train", True, mmap), table("y_train", True, False)
+    check_pairs(_parts(x), names, _parts(y), names, "data.paths")
+    xt, yt = table("x_test", False, mmap), table("y_test", False, False)
+    if xt is not None and yt is not None:
+        check_pairs(_parts(xt), names, _parts(yt), names, "data.paths")
+    y = _labels(y)
+    if (xt is None) != (yt is None):
+        field = "y_test" if yt is None else "x_test"
+        raise DataError(
+            f"expected both test keys in the shards {names[0]} ..., received only one of x_test/y_test",
+            key=f"data.{field}",
+        )
+    return Raw(x, y, xt, None if yt is None else _labels(yt), task_hint=guess_task(y))
+
+
+def _has_member(path: Path, key: str) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return key + ".npy" in zf.namelist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"expected an .npz archive in {path}, received an unreadable one ({exc})") from None
 
 
 def _npz(spec: Any, base_dir: Path, seed: int) -> Raw:
+    if spec.paths is not None:
+        return _npz_shards(spec, base_dir, seed)
     path = resolve(base_dir, spec.path, "data.path")
     archive = _np_load(path)
     if isinstance(archive, np.ndarray):
@@ -256,15 +342,28 @@ def _keras_dataset(spec: Any, base_dir: Path, seed: int) -> Raw:
     return Raw(x, y, xt, yt, class_names=list(names), task_hint="classification")
 
 
-def _csv(spec: Any, base_dir: Path, seed: int) -> Raw:
-    x, y, xt, yt, names = load_csv(spec, base_dir)
-    return Raw(x, y, xt, yt, class_names=names, task_hint="classification" if names else guess_task(y))
+def _table(spec: Any, base_dir: Path, seed: int) -> Raw:
+    """CSV or Parquet: in memory when ``data.cache`` resolves to memory, else parsed once, chunk
+    by chunk, into a scratch table on disk (see :mod:`trainctl.data.tables`)."""
+    from trainctl.data import tables
+    from trainctl.data.dataset import plan_cache
+
+    path = resolve(base_dir, spec.path, "data.path")
+    test_path = None if spec.test_path is None else resolve(base_dir, spec.test_path, "data.test_path")
+    cache = "memory" if spec.cache == "memory" else plan_cache(spec.cache, tables.table_size(spec, path))
+    if cache == "memory" and spec.source == "csv":
+        x, y, xt, yt, names = load_csv(spec, base_dir)
+    else:
+        x, y, xt, yt, names = tables.load_table(spec, path, test_path, stream=cache == "none")
+    task = "classification" if names else guess_task(y)
+    return Raw(x, y, xt, yt, class_names=names, task_hint=task, cache=cache)
 
 
 LOADERS: dict[str, Callable[[Any, Path, int], Raw]] = {
     "synthetic": _synthetic,
     "sklearn": _sklearn,
-    "csv": _csv,
+    "csv": _table,
+    "parquet": _table,
     "npz": _npz,
     "npy": _npy,
     "idx": _idx,

@@ -31,8 +31,9 @@ def where_of(spec: Any, field: str) -> str:
     return f"{path} ({field})" if path else f"{source} data ({field})"
 
 
-def check_array(arr: np.ndarray, where: str, key: str | None = None) -> None:
-    """Refuse dtypes a model cannot take, and NaN/inf, naming the file, row and column."""
+def check_array(arr: np.ndarray, where: str, key: str | None = None, first_row: int = 0) -> None:
+    """Refuse dtypes a model cannot take, and NaN/inf, naming the file, row and column
+    (``first_row``: the row number of ``arr[0]``, when ``arr`` is a chunk)."""
     dtype = arr.dtype
     if dtype.names is not None or dtype.kind in "OSUVMmc":
         what = {
@@ -51,29 +52,14 @@ def check_array(arr: np.ndarray, where: str, key: str | None = None) -> None:
         )
     if dtype.kind != "f" or arr.size == 0:
         return
-    # in pieces of about 64 MB: a memory-mapped file is scanned without becoming resident, and an
-    # array in memory needs no full-size boolean mask
-    from trainctl.data.mapped import release_pages
-
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    row_bytes = max(1, arr.itemsize * (arr.size // max(len(arr), 1)))
-    step = max(1, (64 * 2**20) // row_bytes)
-    for start in range(0, len(arr), step):
-        piece = np.asarray(arr[start : start + step])
-        if not np.isfinite(piece).all():
-            _not_finite(arr, piece, start, where, key)
-        if isinstance(arr, np.memmap):
-            release_pages(arr)
-
-
-def _not_finite(arr: np.ndarray, piece: np.ndarray, start: int, where: str, key: str | None) -> None:
-    finite = np.isfinite(piece)
+    finite = np.isfinite(arr)
+    if finite.all():
+        return
     bad = np.argwhere(~finite)[0]
-    value = piece[tuple(bad)]
-    row = start + int(bad[0]) if len(bad) else 0
+    value = arr[tuple(bad)]
+    row = (int(bad[0]) if len(bad) else 0) + first_row
     col = ", column " + ", ".join(str(int(i)) for i in bad[1:]) if len(bad) > 1 else ""
-    count = sum(int(np.size(c) - np.isfinite(c).sum()) for c in np.array_split(arr, max(1, len(arr) // 65536)))
+    count = int(arr.size - finite.sum())
     raise DataError(
         f"{where}: expected finite numbers, received {value} at row {row}{col} "
         f"(0-based data rows, header excluded; {count} non-finite value{'s' if count != 1 else ''})",
@@ -82,12 +68,34 @@ def _not_finite(arr: np.ndarray, piece: np.ndarray, start: int, where: str, key:
     )
 
 
+CHECK_CHUNK_BYTES = 16 * 2**20  # rows on disk are checked this much at a time
+
+
 def check_raw(raw: Any, spec: Any) -> None:
-    """``check_array`` on every array a source returned."""
+    """``check_array`` on every array a source returned; rows on disk (a memory map, a shard
+    table) are checked chunk by chunk, their pages released as it goes, so RSS stays bounded."""
     for field in ("x", "y", "x_test", "y_test"):
         arr = getattr(raw, field)
-        if isinstance(arr, np.ndarray):
+        if arr is None or not hasattr(arr, "dtype"):
+            continue
+        if type(arr) is np.ndarray:
             check_array(arr, where_of(spec, field))
+        else:
+            check_rows_on_disk(arr, where_of(spec, field))
+
+
+def check_rows_on_disk(arr: Any, where: str) -> None:
+    """:func:`check_array` over ``arr`` in chunks of about :data:`CHECK_CHUNK_BYTES`."""
+    from trainctl.data.mapped import release_pages
+
+    check_array(np.empty((0,), dtype=arr.dtype), where)  # the dtype, before reading anything
+    if arr.dtype.kind != "f":
+        return
+    row_bytes = max(1, int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.dtype.itemsize)
+    step = max(1, CHECK_CHUNK_BYTES // row_bytes)
+    for i in range(0, len(arr), step):
+        check_array(np.array(arr[i : i + step]), where, first_row=i)
+        release_pages(arr)
 
 
 def check_labels(loss_spec: Any, y: np.ndarray, width: int | None, split: str = "training") -> None:

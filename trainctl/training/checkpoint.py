@@ -67,7 +67,7 @@ def check_state(state: Any, where: Path, epochs: int) -> None:
     if not all(isinstance(v, list) for v in state["history"].values()):
         raise ArtifactError(f"{where}: expected lists of numbers in the saved history", hint="start a new run")
     rng = state["rng"]
-    if "torch" not in rng:  # the batch order needs no state: it is a function of (seed, epoch)
+    if "torch" not in rng:  # 'shuffle' only for a trainer fed bare Splits: a batch source's order is (seed, epoch)
         raise ArtifactError(f"{where}: expected the RNG state 'torch' in the saved state")
 
 
