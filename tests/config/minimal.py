@@ -17,7 +17,7 @@ REQUIRED: dict[str, Any] = {
     "axes": 1,  # Dot
     "initial_learning_rate": 0.1, "decay_steps": 10, "decay_rate": 0.9, "boundaries": [10],
     "values": [0.1, 0.01], "schedule": [0.1, 0.05], "kind": "linear", "name": "digits",
-    "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l",
+    "path": "data.csv", "target": "y", "x": "x.npy", "y": "y.npy", "images": "i", "labels": "l", "directory": "d",
 }  # fmt: skip
 EXTRA: dict[str, dict[str, Any]] = {"InputLayer": {"shape": [3]}}  # needed, though each is optional
 
