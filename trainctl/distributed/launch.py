@@ -111,8 +111,9 @@ def run_workers(launch: Launch, worker_args: Sequence[str], run_dir: Path | None
 
     launch.check()
     if not launch.debug:  # the agent's own logging is for --debug; trainctl reports the outcome
-        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-        logging.getLogger("torch.distributed.launcher").setLevel(logging.CRITICAL)
+        for logger_name in list(logging.root.manager.loggerDict):
+            if logger_name.startswith(("torch.distributed.elastic", "torch.distributed.launcher")):
+                logging.getLogger(logger_name).setLevel(logging.CRITICAL)
     if run_dir is not None:
         os.environ[ENV_RUN_DIR] = str(Path(run_dir).resolve())
     os.environ[ENV_TIMEOUT] = str(launch.timeout_s)
@@ -127,36 +128,46 @@ def run_workers(launch: Launch, worker_args: Sequence[str], run_dir: Path | None
     return 0
 
 
+STOPPED = {-int(signal.SIGTERM), -int(signal.SIGINT), 128 + int(signal.SIGTERM), 128 + int(signal.SIGINT)}
+
+
 def _outcome(failures: dict[int, Any]) -> int:
+    """The exit code for the failed ranks, or a :class:`DistributedFailure` naming the cause.
+
+    When one worker fails, the agent stops the others (SIGTERM), and a rank waiting on a dead
+    peer fails its collective (exit 9): those are consequences. The cause is, in order: a rank's
+    own error (its exit code is kept), a rank killed by a signal the agent did not send (kill -9,
+    the OOM killer), then whatever is left.
+    """
     codes = {rank: int(f.exitcode) for rank, f in failures.items()}
-    signalled = {r: c for r, c in codes.items() if c < 0}
-    if not signalled:
-        distinct = set(codes.values())
-        if len(distinct) == 1 and next(iter(distinct)) in QUIET_CODES:
-            code = next(iter(distinct))
-            if 0 in codes or code in (130, 143):  # rank 0 printed it (other ranks print only with --debug)
-                return code
-            rank = min(codes)
-            raise DistributedFailure(f"rank {rank} failed with exit code {code}: {_message(failures[rank])}")
-    first = min(signalled) if signalled else _root(failures, codes)
-    failure, code = failures[first], codes[first]
-    if code < 0:
+    own = {r: c for r, c in codes.items() if c > 0 and c != DistributedFailure.exit_code and c not in STOPPED}
+    if own:
+        first = _earliest(failures, own)
+        code = own[first]
+        if 0 in own and own[0] == code and code in QUIET_CODES:
+            return code  # rank 0 printed its message (other ranks print only with --debug)
+        exc = DistributedFailure(f"rank {first} failed with exit code {code}: {_message(failures[first])}")
+        if code in QUIET_CODES:
+            exc.exit_code = code  # a data error on rank 1 is still a data error
+        raise exc
+    killed = {r: c for r, c in codes.items() if c < 0 and c not in STOPPED}
+    if killed:
+        first = min(killed)
+        code = killed[first]
         try:
             what = f"was killed by {signal.Signals(-code).name}"
         except ValueError:
             what = f"was killed by signal {-code}"
         hint = "out of memory? (the kernel's OOM killer sends SIGKILL)" if -code == signal.SIGKILL else None
-        raise DistributedFailure(f"rank {first} (pid {failure.pid}) {what}; the job was stopped", hint=hint)
-    others = sorted(r for r in codes if r != first)
-    tail = f" (ranks {', '.join(map(str, others))} then stopped)" if others else ""
-    raise DistributedFailure(f"rank {first} failed with exit code {code}: {_message(failure)}{tail}")
+        raise DistributedFailure(f"rank {first} (pid {failures[first].pid}) {what}; the job was stopped", hint=hint)
+    if codes and all(c in (130, 143) for c in codes.values()):
+        return max(codes.values())  # every rank was interrupted and saved: resumable
+    first = _earliest(failures, codes)
+    raise DistributedFailure(f"rank {first} failed with exit code {codes[first]}: {_message(failures[first])}")
 
 
-def _root(failures: dict[int, Any], codes: dict[int, int]) -> int:
-    """The rank whose failure caused the rest: not a lost-peer failure (exit 9) when another
-    rank failed differently; then the earliest recorded; then the lowest rank."""
-    causes = [r for r, c in codes.items() if c != DistributedFailure.exit_code] or list(codes)
-    return min(causes, key=lambda r: (int(getattr(failures[r], "timestamp", 0) or 0), r))
+def _earliest(failures: dict[int, Any], ranks: dict[int, int]) -> int:
+    return min(ranks, key=lambda r: (int(getattr(failures[r], "timestamp", 0) or 0), r))
 
 
 def _message(failure: Any) -> str:
