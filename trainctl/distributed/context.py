@@ -140,6 +140,22 @@ def init(e: Env, device: str, timeout_s: float) -> DistContext:
     else:
         dev, backend = torch.device("cpu"), "gloo"
     kwargs: dict[str, Any] = {"device_id": dev} if backend == "nccl" else {}
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        # the agent's store outlives a restart (--max-restarts): without a prefix per attempt the
+        # restarted ranks would read the dead ranks' gloo addresses from it
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        store = dist.TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            e.world,
+            is_master=False,
+            timeout=timedelta(seconds=timeout_s),
+        )
+        kwargs |= {
+            "store": dist.PrefixStore(f"/trainctl/attempt_{attempt}", store),
+            "rank": e.rank,
+            "world_size": e.world,
+        }
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), **kwargs)
     return DistContext(e.rank, e.world, e.local_rank, e.nodes, backend, dev, timeout_s)
 
