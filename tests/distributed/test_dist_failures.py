@@ -4,6 +4,7 @@ with a message naming its rank, and ``--max-restarts`` continues from the last s
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import time
@@ -95,3 +96,22 @@ def test_max_restarts_continues_from_the_last_saved_state(tmp_path: Path, refere
     run = only_run(tmp_path / "runs")
     assert max_weight_diff(run, reference) == 0.0
     assert history(run) == history(reference)
+
+
+def test_a_hung_rank_ends_the_job_within_the_collective_timeout(tmp_path: Path) -> None:
+    cfg = write(tmp_path, CONFIG.replace("epochs: 6", "epochs: 30"))
+    proc = _start_and_wait(cfg, tmp_path / "runs", "--dist-timeout", "5")
+    victim = worker_of_rank(proc.pid, 1)  # type: ignore[attr-defined]
+    assert victim is not None
+    import os
+
+    os.kill(victim, signal.SIGSTOP)  # hangs: alive, but never reaches the next collective
+    stopped = time.monotonic()
+    try:
+        _, err = proc.communicate(timeout=90)  # type: ignore[attr-defined]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
+    assert time.monotonic() - stopped < 60
+    assert proc.returncode == 9, err  # type: ignore[attr-defined]
+    assert "rank 0" in err and "collective" in err

@@ -48,6 +48,24 @@ def test_two_launchers_equal_one_node_with_two_processes(tmp_path: Path) -> None
     assert_same_numbers(run, only_run(tmp_path / "single"), 0.0)
 
 
+def test_torchrun_runs_trainctl_as_its_module(tmp_path: Path) -> None:
+    """``torchrun -m trainctl train``: trainctl finds torchrun's environment; one run folder."""
+    import subprocess
+    import sys
+
+    from tests.distributed.disthelp import ROOT, env
+
+    cfg = write(tmp_path, CONFIG)
+    ref = trainctl("train", cfg, "--runs-dir", tmp_path / "launcher", "--nproc-per-node", "2")
+    assert ref.returncode == 0, ref.stderr
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    cmd += ["-m", "trainctl", "train", str(cfg), "--runs-dir", str(tmp_path / "torchrun")]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Epoch 1/2") == 1
+    assert max_weight_diff(only_run(tmp_path / "torchrun"), only_run(tmp_path / "launcher")) == 0.0
+
+
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA GPUs (nccl)")
 def test_nccl_two_gpus_match_one(tmp_path: Path) -> None:
     cfg = write(tmp_path, CONFIG.replace("device: cpu", "device: cuda"))
