@@ -266,7 +266,10 @@ def _prepare(
         batch_size=bs,
         shuffle=cfg.fit.shuffle,
         run_dir=run.path,
-        checkpoint_writer=lambda path, weights_only: write_model(model, path, weights_only, cfg),
+        # ranks other than 0 take the same decisions but write no checkpoint: nobody reads it
+        checkpoint_writer=(lambda path, weights_only: write_model(model, path, weights_only, cfg))
+        if dist is None or dist.is_main
+        else (lambda path, weights_only: None),
         epoch=cfg.fit.initial_epoch,
         interrupt=interrupt,
         compile=cfg.fit.compile,
