@@ -135,3 +135,31 @@ def test_outcome_names_the_rank_that_caused_it() -> None:
     assert _outcome({0: Failure(143), 1: Failure(143)}) == 143  # interrupted, resumable
     with pytest.raises(DistributedFailure, match="rank 0 failed with exit code 1"):
         _outcome({0: Failure(1, message="ValueError: x"), 1: Failure(9)})
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"type": "RandomFlip"},
+        {"type": "RandomRotation", "factor": 0.2},
+        {"type": "RandomContrast", "factor": 0.3},
+        {"type": "RandomCrop", "height": 6, "width": 5},
+    ],
+    ids=lambda s: s["type"],
+)
+def test_augmentation_ranks_use_slices_of_the_one_process_draws(spec: dict) -> None:
+    from trainctl.config import layers_preprocess
+    from trainctl.model.augment import AUGMENT_BUILDERS
+
+    parsed = getattr(layers_preprocess, spec["type"])(**spec, seed=5)
+    layer = AUGMENT_BUILDERS[spec["type"]](parsed, (8, 8, 3), "aug").train()
+    x = torch.rand(11, 8, 8, 3)
+    whole = layer(x)
+    parts = []
+    for offset, n in ((0, 6), (6, 5)):
+        layer.generator.manual_seed(5)  # each rank's stream is where the one process's was
+        with shard.sharded(11, offset):
+            parts.append(layer(x[offset : offset + n]))
+    layer.generator.manual_seed(5)
+    torch.testing.assert_close(torch.cat(parts), layer(x), rtol=0, atol=1e-6)
+    assert whole.shape == torch.cat(parts).shape
