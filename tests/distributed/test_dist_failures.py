@@ -20,14 +20,14 @@ name: long
 seed: 11
 device: cpu
 threads: 1
-data: {source: synthetic, kind: blobs, n: 6000, features: 8, classes: 4, test_split: 0.2}
+data: {source: synthetic, kind: blobs, n: 4000, features: 8, classes: 4, test_split: 0.2}
 model:
   layers:
     - {type: Dense, units: 32, activation: relu, input_shape: [8]}
     - {type: Dropout, rate: 0.2}
     - {type: Dense, units: 4, activation: softmax}
 compile: {optimizer: {type: Adam, learning_rate: 0.003}, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
-fit: {epochs: 6, batch_size: 16, validation_split: 0.2, verbose: 2}
+fit: {epochs: 5, batch_size: 16, validation_split: 0.2, verbose: 2}
 """
 
 
@@ -69,7 +69,7 @@ def test_sigterm_then_resume_with_two_and_with_one(tmp_path: Path, reference: Pa
 
 
 def test_sigkill_of_one_worker_ends_the_job(tmp_path: Path) -> None:
-    proc = _start_and_wait(write(tmp_path, CONFIG.replace("epochs: 6", "epochs: 30")), tmp_path / "runs")
+    proc = _start_and_wait(write(tmp_path, CONFIG.replace("epochs: 5", "epochs: 30")), tmp_path / "runs")
     victim = worker_of_rank(proc.pid, 1)  # type: ignore[attr-defined]
     assert victim is not None
     killed = time.monotonic()
@@ -99,8 +99,8 @@ def test_max_restarts_continues_from_the_last_saved_state(tmp_path: Path, refere
 
 
 def test_a_hung_rank_ends_the_job_within_the_collective_timeout(tmp_path: Path) -> None:
-    cfg = write(tmp_path, CONFIG.replace("epochs: 6", "epochs: 30"))
-    proc = _start_and_wait(cfg, tmp_path / "runs", "--dist-timeout", "5")
+    cfg = write(tmp_path, CONFIG.replace("epochs: 5", "epochs: 30"))
+    proc = _start_and_wait(cfg, tmp_path / "runs", "--dist-timeout", "10")
     victim = worker_of_rank(proc.pid, 1)  # type: ignore[attr-defined]
     assert victim is not None
     import os
