@@ -37,6 +37,8 @@ def launch(
     dist_timeout: float | None,
 ) -> int | None:
     """Run the workers; their exit code. None: a world of one, which trains in this process."""
+    if not STATE.debug:  # c10d's and gloo's C++ logs (before torch loads; workers inherit it): --debug shows them
+        os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     from trainctl import api
     from trainctl.config import load_config
     from trainctl.distributed.context import timeout_seconds

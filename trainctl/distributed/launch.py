@@ -91,6 +91,7 @@ class Launch:
             rdzv_backend=backend,
             rdzv_endpoint=endpoint,
             rdzv_configs=configs,
+            rdzv_timeout=int(max(self.timeout_s, 30)),  # waiting for the other nodes
             max_restarts=self.max_restarts,
             monitor_interval=0.2,
             start_method="spawn",
@@ -125,6 +126,14 @@ def run_workers(launch: Launch, worker_args: Sequence[str], run_dir: Path | None
         return _outcome(exc.failures)
     except SignalException as exc:  # the launcher was asked to stop: the workers saved and stopped
         return 128 + int(exc.sigval)
+    except Exception as exc:  # the agent itself failed: rendezvous timeout, endpoint unreachable or in use
+        if launch.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise DistributedFailure(
+            f"the launcher on node {launch.node_rank} failed outside its workers: {type(exc).__name__}: {first}",
+            hint="check --rdzv-endpoint (node 0's HOST:PORT, reachable and free) and that every node was started",
+        ) from None
     return 0
 
 
