@@ -52,10 +52,21 @@ def test_two_processes_match_one(tmp_path: Path, case: str) -> None:
     assert_same_numbers(only_run(tmp_path / "two"), only_run(tmp_path / "one"), CASES[case][3])
 
 
-def test_batch_size_must_divide(tmp_path: Path) -> None:
+BAD = {
+    "batch_not_divisible": (["fit.batch_size=51"], "multiple of the 2 processes"),
+    "device_mps": (["device=mps"], "expected device cpu, cuda or auto for a distributed run"),
+    "nnodes_without_endpoint": (["--nnodes", "2"], "needs --rdzv-endpoint"),
+    "nproc_not_a_count": (["--nproc-per-node", "two"], "positive count or auto"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_refused_before_any_worker(tmp_path: Path, case: str) -> None:
+    args, message = BAD[case]
     cfg = config(tmp_path, "sgd_uneven_weighted")
-    done = trainctl("train", cfg, "fit.batch_size=51", "--runs-dir", tmp_path / "runs", "--nproc-per-node", "2")
-    assert done.returncode == 2
-    assert "fit.batch_size" in done.stderr and "multiple of the 2 processes" in done.stderr
+    nproc = [] if "--nproc-per-node" in args else ["--nproc-per-node", "2"]
+    done = trainctl("train", cfg, *args, "--runs-dir", tmp_path / "runs", *nproc)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and done.stderr.count("error:") == 1
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "runs").exists()  # refused before any run folder or worker

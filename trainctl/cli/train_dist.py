@@ -100,17 +100,15 @@ def launch(
 
 
 def _check_devices(device: str, nproc: int) -> None:
-    """CUDA: one process per GPU, so this node needs ``nproc`` of them."""
-    if device == "cpu" or not (device.startswith("cuda") or device == "auto"):
-        if device not in ("cpu", "auto") and not device.startswith("cuda"):
-            raise ConfigError(
-                f"expected device cpu, cuda or auto for a distributed run, received {device!r}", key="device"
-            )
+    """gloo on the CPU, nccl on CUDA with one process per GPU: this node needs ``nproc`` GPUs."""
+    if device == "cpu":
         return
+    if device != "auto" and not device.startswith("cuda"):
+        raise ConfigError(f"expected device cpu, cuda or auto for a distributed run, received {device!r}", key="device")
     import torch
 
     if not torch.cuda.is_available():
-        if device.startswith("cuda"):
+        if device != "auto":
             raise ConfigError(f"device {device!r} was asked for, but torch sees no CUDA GPU", key="device")
         return
     if torch.cuda.device_count() < nproc:
