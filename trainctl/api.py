@@ -13,7 +13,8 @@ import re
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +75,7 @@ def resolve_device(requested: str) -> Any:
     return torch.device(requested)
 
 
-def default_threads() -> int:
+def default_threads(dist: Any = None) -> int:
     """CPU threads when the config says none: leave one core free, at most 8.
 
     OpenMP worker threads spin at every barrier; a 2-thread torch process that shares 2 cores
@@ -83,6 +84,9 @@ def default_threads() -> int:
     """
     from trainctl.host import cpu_cores
 
+    if dist is not None:  # the processes of one node share its cores
+        per_node = max(1, dist.world // dist.nodes)
+        return max(1, min(cpu_cores() // per_node, 8))
     return max(1, min(cpu_cores() - 1, 8))
 
 
@@ -139,7 +143,14 @@ class Prepared:
 
 
 def _prepare(
-    cfg: Any, base_dir: Path, dev: Any, smoke: bool, run: Any, interrupt: list[int], extra: Sequence[Any] = ()
+    cfg: Any,
+    base_dir: Path,
+    dev: Any,
+    smoke: bool,
+    run: Any,
+    interrupt: list[int],
+    extra: Sequence[Any] = (),
+    dist: Any = None,
 ) -> Prepared:
     import numpy as np
     import torch
@@ -221,7 +232,12 @@ def _prepare(
 
     # the training split: one seeded order, a pure function of (seed, epoch); no loader state
     n_train = _n_rows(ds.y_train[tr]) if cfg.fit.validation_split else _n_rows(ds.y_train)
-    order = Order(n_train, bs, seed=seed, shuffle=cfg.fit.shuffle, first_epoch=cfg.fit.initial_epoch)
+    # a distributed rank takes its tensor_split part of every global batch (fit.batch_size is global)
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
+    check_global_batch(bs, world)
+    order = Order(
+        n_train, bs, seed=seed, shuffle=cfg.fit.shuffle, first_epoch=cfg.fit.initial_epoch, rank=rank, world=world
+    )
     if cache == "none":
         w = _class_weights(cfg.fit.class_weight, ds.y_train, "cpu")
         w_np = None if w is None else w.numpy()
@@ -251,13 +267,29 @@ def _prepare(
         batch_size=bs,
         shuffle=cfg.fit.shuffle,
         run_dir=run.path,
-        checkpoint_writer=lambda path, weights_only: write_model(model, path, weights_only, cfg),
+        # ranks other than 0 take the same decisions but write no checkpoint: nobody reads it
+        checkpoint_writer=(lambda path, weights_only: write_model(model, path, weights_only, cfg))
+        if dist is None or dist.is_main
+        else (lambda path, weights_only: None),
         epoch=cfg.fit.initial_epoch,
         interrupt=interrupt,
         compile=cfg.fit.compile,
         precision=cfg.fit.precision,
+        dist=dist,
     )
     return Prepared(trainer, train, val, test, [m.name for m in metrics], ds)
+
+
+def check_global_batch(batch_size: int, world: int) -> None:
+    """``fit.batch_size`` is the GLOBAL batch (Keras's distribution API): each of ``world``
+    processes takes ``batch_size / world`` rows, so it must divide."""
+    if world > 1 and batch_size % world:
+        raise ConfigError(
+            f"expected fit.batch_size to be a multiple of the {world} processes (it is the global batch), "
+            f"received {batch_size}",
+            key="fit.batch_size",
+            hint=f"use fit.batch_size={batch_size - batch_size % world or world}",
+        )
 
 
 def prepare_preprocessing(model: Any, x: Any, seed: int) -> None:
@@ -343,10 +375,15 @@ def train(
     on_run_dir: Callable[[Path], None] | None = None,
     interrupt: list[int] | None = None,
     callbacks: Sequence[Any] = (),
+    dist: Any = None,
+    run_dir: Path | None = None,
 ) -> TrainResult:
     """Train one config into a fresh run folder. Raises a :class:`TrainctlError` on failure.
 
     ``callbacks`` run after the config's own (``trainctl tune`` reports and prunes through one).
+    ``dist`` is this process's rank of a distributed run (``trainctl.distributed.context``): rank 0
+    alone writes the run folder (``run_dir`` when a launcher created it), the others write to a
+    private scratch folder that is removed at the end.
     """
     import torch
 
@@ -354,24 +391,36 @@ def train(
 
     cfg = loaded.config
     seed = cfg.seed if cfg.seed is not None else random.SystemRandom().randrange(2**31)
+    if dist is not None:  # one seed for every rank: rank 0's
+        seed = dist.broadcast_int(seed)
     from trainctl.paths import check_run_name
 
     if name is not None:
         check_run_name(name, key="--name")
     run_name = name or cfg.name or (loaded.path.stem if loaded.path else "run")
-    dev = resolve_device(device or cfg.device)
+    dev = dist.device if dist is not None else resolve_device(device or cfg.device)
     _check_precision(loaded, cfg, dev)
     cfg = cfg.model_copy(update={"seed": seed, "name": run_name, "device": str(dev)})
     if init_from is not None:
         RunDir.open(Path(init_from))  # fail before creating a run folder
     _check_memory(loaded, dev)
+    if dist is not None:
+        check_global_batch(cfg.fit.resolved_batch_size, dist.world)
+    if dist is not None and not dist.is_main:
+        with _scratch_run(dist.rank) as scratch:
+            scratch.update_run(name=run_name, status="running", smoke=smoke)
+            torch.set_num_threads(cfg.threads or default_threads(dist))
+            return _fit(loaded, cfg, scratch, dev, smoke, progress, interrupt, init_from=init_from,
+                        callbacks=callbacks, dist=dist)  # fmt: skip
 
-    run = RunDir.create(Path(runs_dir), run_name)
+    run = RunDir.open(Path(run_dir)) if run_dir is not None else RunDir.create(Path(runs_dir), run_name)
     if on_run_dir is not None:
         on_run_dir(run.path)
     run.write_text(RunDir.CONFIG, _config_as_given(loaded))
     run.write_text(RunDir.RESOLVED, resolved_yaml(cfg))
-    torch.set_num_threads(cfg.threads or default_threads())
+    torch.set_num_threads(cfg.threads or default_threads(dist))
+    if dist is not None:
+        run.update_run(distributed=dist.describe())
     run.update_run(
         name=run_name,
         status="running",
@@ -386,7 +435,40 @@ def train(
         command=sys.argv,
     )
     with run.lock():
-        return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from, callbacks=callbacks)
+        return _fit(
+            loaded, cfg, run, dev, smoke, progress, interrupt, init_from=init_from, callbacks=callbacks, dist=dist
+        )
+
+
+def create_run_folder(loaded: LoadedConfig, runs_dir: Path, name: str | None) -> Path:
+    """A fresh run folder for a distributed launcher to hand to its workers (rank 0 trains into
+    it), made before any worker starts so there is exactly one, whatever happens to the workers."""
+    from trainctl.paths import check_run_name
+    from trainctl.runs import RunDir
+
+    if name is not None:
+        check_run_name(name, key="--name")
+    cfg = loaded.config
+    run_name = name or cfg.name or (loaded.path.stem if loaded.path else "run")
+    run = RunDir.create(Path(runs_dir), run_name)
+    run.update_run(name=run_name, status="starting", started=_now())
+    return run.path
+
+
+@contextmanager
+def _scratch_run(rank: int) -> Iterator[Any]:
+    """A private folder for a non-zero rank's writes: every rank runs the same code, but only
+    rank 0's files land in the run folder."""
+    import shutil
+    import tempfile
+
+    from trainctl.runs import RunDir
+
+    path = Path(tempfile.mkdtemp(prefix=f"trainctl-rank{rank}-"))
+    try:
+        yield RunDir(path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _check_memory(loaded: LoadedConfig, dev: Any) -> None:
@@ -424,24 +506,34 @@ def resume(
     progress: Any = None,
     interrupt: list[int] | None = None,
     device: str | None = None,
+    dist: Any = None,
 ) -> TrainResult:
     """Continue an interrupted run in its own folder, from its last completed epoch (from epoch 0
-    when it was killed before its first epoch ended). Holds the run folder's lock throughout."""
+    when it was killed before its first epoch ended). Holds the run folder's lock throughout.
+
+    The saved state is global (one process's state), so a distributed rank ``dist`` resumes it
+    whatever the number of processes that saved it. Ranks other than 0 only read the folder."""
     from trainctl.runs import RunDir
 
     run = RunDir.open(Path(run_path))
+    if dist is not None and not dist.is_main:
+        return _resume_locked(run, progress, interrupt, device, dist)
     with run.lock():
-        return _resume_locked(run, progress, interrupt, device)
+        return _resume_locked(run, progress, interrupt, device, dist)
 
 
-def _resume_locked(run: Any, progress: Any, interrupt: list[int] | None, device: str | None) -> TrainResult:
-    """The body of :func:`resume`, with the run folder's lock held."""
+def _resume_locked(
+    run: Any, progress: Any, interrupt: list[int] | None, device: str | None, dist: Any = None
+) -> TrainResult:
+    """The body of :func:`resume`, with the run folder's lock held (by rank 0)."""
     from trainctl.config import load_config
     from trainctl.runs import RunDir
     from trainctl.serialization.state import load_state
     from trainctl.training.checkpoint import check_state
 
-    run.clean_temps()  # what a killed save left behind
+    main = dist is None or dist.is_main
+    if main:
+        run.clean_temps()  # what a killed save left behind
     info = run.read_json(RunDir.RUN)
     if info.get("status") in ("completed", "stopped_early"):
         raise ArtifactError(
@@ -456,11 +548,13 @@ def _resume_locked(run: Any, progress: Any, interrupt: list[int] | None, device:
         raise ArtifactError(f"{run.file(RunDir.RUN)}: expected base_dir to be a string, received {base_dir!r}")
     loaded.base_dir_override = Path(base_dir)
     cfg = loaded.config
-    dev = resolve_device(device or cfg.device)
+    dev = dist.device if dist is not None else resolve_device(device or cfg.device)
     _check_precision(loaded, cfg, dev)
+    if dist is not None:
+        check_global_batch(cfg.fit.resolved_batch_size, dist.world)
     import torch
 
-    torch.set_num_threads(cfg.threads or default_threads())
+    torch.set_num_threads(cfg.threads or default_threads(dist))
     state: dict[str, Any] | None = None
     if run.file(STATE_FILE).exists() or run.file(RunDir.HISTORY_JSON).exists():
         state = load_state(run.file(STATE_FILE))
@@ -468,8 +562,15 @@ def _resume_locked(run: Any, progress: Any, interrupt: list[int] | None, device:
         start = int(state["epoch"])
     else:  # killed before its first epoch ended: start again from epoch 0, same resolved config
         start = 0
+    smoke = bool(info.get("smoke"))
+    if not main:
+        with _scratch_run(dist.rank) as scratch:
+            scratch.update_run(status="running", smoke=smoke)
+            return _fit(loaded, cfg, scratch, dev, smoke, progress, interrupt, state=state, dist=dist)
     run.update_run(status="running", resumed=_now(), resumed_from_epoch=start)
-    return _fit(loaded, cfg, run, dev, bool(info.get("smoke")), progress, interrupt, state=state)
+    if dist is not None:
+        run.update_run(distributed=dist.describe())
+    return _fit(loaded, cfg, run, dev, smoke, progress, interrupt, state=state, dist=dist)
 
 
 def _fit(
@@ -484,14 +585,18 @@ def _fit(
     state: dict[str, Any] | None = None,
     init_from: Path | None = None,
     callbacks: Sequence[Any] = (),
+    dist: Any = None,
 ) -> TrainResult:
     from trainctl.serialization.state import save_state
     from trainctl.training.checkpoint import load_trainer_state, trainer_state
     from trainctl.training.loop import order_history
 
     trainer = None
+    main = dist is None or dist.is_main  # other ranks skip the writes nobody reads
     try:
-        prep = _prepare(cfg, loaded.base_dir, dev, smoke, run, interrupt if interrupt is not None else [], callbacks)
+        prep = _prepare(
+            cfg, loaded.base_dir, dev, smoke, run, interrupt if interrupt is not None else [], callbacks, dist
+        )
         trainer = prep.trainer
         if init_from is not None:
             from trainctl.serialization import load_weights_h5
@@ -508,6 +613,8 @@ def _fit(
             # cost 10x the training. The last epoch, and a stop, always persist.
             now = time.monotonic()
             done = trainer.epoch >= epochs or trainer.stop_training
+            if not main:
+                return
             if not done and now - last_persist[0] < PERSIST_EVERY_S:
                 return
             save_state(run.file(STATE_FILE), trainer_state(trainer), durable=False)
@@ -526,10 +633,11 @@ def _fit(
             },
             "val": {k[4:]: v[-1] for k, v in history.items() if k.startswith("val_")},
         }
-        if prep.test is not None:
+        if prep.test is not None and main:
             results["test"] = trainer.evaluate(prep.test)
         run.write_json(run.METRICS, results)
-        write_model(trainer.model, run.path, False, cfg)
+        if main:
+            write_model(trainer.model, run.path, False, cfg)
         status = "stopped_early" if trainer.stop_training else "completed"
         run.update_run(
             status=status,
@@ -556,7 +664,8 @@ def _fit(
         run.update_run(status="failed", ended=_now(), error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        draw_plots(run)  # plots/history.png, whatever the outcome; never raises
+        if main:
+            draw_plots(run)  # plots/history.png, whatever the outcome; never raises
 
 
 PLOT_IN_CHILD = True  # draw in a child process: matplotlib's memory never joins the training process's

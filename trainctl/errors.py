@@ -119,6 +119,15 @@ class RunBusy(TrainctlError):
     kind = "busy"
 
 
+class DistributedFailure(TrainctlError):
+    """A distributed run failed as a whole: a worker died (killed, out of memory, an exception) or
+    hung past the collective timeout. The message names the rank. Other ranks' own errors keep
+    their codes (a config error on every rank is still 2)."""
+
+    exit_code = 9
+    kind = "distributed"
+
+
 class Interrupted(TrainctlError):
     """SIGINT/SIGTERM arrived; a resumable state was saved before this was raised."""
 
@@ -140,6 +149,7 @@ EXIT_CODES: dict[int, str] = {
     6: "quality gate failed (--fail-under)",
     7: "I/O or system failure (disk full, file too large, read-only or forbidden path, closed stream, out of memory)",
     8: "run folder busy (another trainctl process holds its lock)",
+    9: "distributed run failed: a worker process died or hung past the collective timeout (the message names the rank)",
     141: "stdout closed by its reader (broken pipe, e.g. `| head`): quiet exit, as Unix tools do",
     130: "interrupted by SIGINT, resumable state saved",
     143: "interrupted by SIGTERM, resumable state saved",

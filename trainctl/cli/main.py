@@ -37,7 +37,8 @@ def root(
 ) -> None:
     """Exit codes: 0 ok, 1 internal error, 2 config/usage, 3 data, 4 artifact, 5 diverged,
     6 quality gate, 7 I/O or system failure (disk full, read-only, closed stream, out of memory),
-    8 run folder busy, 130/143 interrupted (resumable), 141 stdout closed by its reader (quiet)."""
+    8 run folder busy, 9 distributed worker failed, 130/143 interrupted (resumable),
+    141 stdout closed by its reader (quiet)."""
     STATE.debug = debug
 
 

@@ -45,6 +45,16 @@ def _signals_to(flag: list[int]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def _worker_env() -> bool:
+    """torchrun's environment with more than one process (read without importing torch)."""
+    import os
+
+    try:
+        return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
 @handle_errors("as_json")
 def train(
     config: Annotated[Path | None, typer.Argument(help="The run's YAML file.")] = None,
@@ -71,6 +81,25 @@ def train(
         Path | None,
         typer.Option("--init-from", help="Start a NEW run from the weights of a finished run."),
     ] = None,
+    nproc_per_node: Annotated[
+        str | None,
+        typer.Option(
+            "--nproc-per-node",
+            help="Distributed: processes on this node (auto: one per GPU, 1 on CPU); runs torchrun's agent.",
+        ),
+    ] = None,
+    nnodes: Annotated[int, typer.Option("--nnodes", help="Distributed: number of nodes.")] = 1,
+    node_rank: Annotated[int, typer.Option("--node-rank", help="Distributed: this node's rank, 0..nnodes-1.")] = 0,
+    rdzv_endpoint: Annotated[
+        str | None, typer.Option("--rdzv-endpoint", help="Distributed: HOST:PORT of node 0, for several nodes.")
+    ] = None,
+    max_restarts: Annotated[
+        int, typer.Option("--max-restarts", help="Distributed: restart the workers up to K times, from the last epoch.")
+    ] = 0,
+    dist_timeout: Annotated[
+        float | None,
+        typer.Option("--dist-timeout", help="Distributed: collective timeout in seconds (default 180)."),
+    ] = None,
 ) -> None:
     """Train a model described by CONFIG into runs/<name>-<timestamp>/."""
     from trainctl import api
@@ -81,13 +110,29 @@ def train(
     out = sys.stderr if as_json else sys.stdout
     if isinstance(sys.stdout, ClosedStream):  # fail before a run folder exists, not after
         raise IOFailure("stdout is closed", hint="give train an open stdout (or redirect it to a file)")
+    if resume is not None and (config is not None or overrides or init_from is not None):
+        raise ConfigError(
+            "--resume continues a run exactly as it was configured; it takes no CONFIG, overrides or --init-from",
+            hint="use `trainctl train CONFIG --init-from RUN` to start a new run from its weights",
+        )
+    if _worker_env():  # started by torchrun (or trainctl's launcher): this process is one rank
+        from trainctl.cli.train_dist import train_rank
+
+        train_rank(config, overrides, name, runs_dir, device, smoke, as_json, threads, resume, init_from, dist_timeout)
+        return
+    if nproc_per_node is not None or nnodes > 1:
+        from trainctl.cli.train_dist import launch
+
+        code = launch(
+            config, overrides, name, runs_dir, device, smoke, as_json, threads, resume, init_from,
+            nproc_per_node or "1", nnodes, node_rank, rdzv_endpoint, max_restarts, dist_timeout,
+        )  # fmt: skip
+        if code is not None:
+            if code:
+                raise typer.Exit(code)
+            return
     flag: list[int] = []
     if resume is not None:
-        if config is not None or overrides or init_from is not None:
-            raise ConfigError(
-                "--resume continues a run exactly as it was configured; it takes no CONFIG, overrides or --init-from",
-                hint="use `trainctl train CONFIG --init-from RUN` to start a new run from its weights",
-            )
         verbose = "auto"
         with _signals_to(flag):
             result = api.resume(resume, progress=_progress(verbose, as_json), interrupt=flag, device=device)
@@ -109,6 +154,11 @@ def train(
                 progress=progress,
                 on_run_dir=(lambda p: print(f"run folder: {p}", file=out)) if verbose != 0 else None,
             )
+    finish(result, as_json, verbose, out)
+
+
+def finish(result: Any, as_json: bool, verbose: Any, out: Any) -> None:
+    """What a finished ``train`` prints: the --json object, or the test metrics and the status."""
     if as_json:
         emit_json(
             {

@@ -85,6 +85,13 @@ class Order:
             total += q + (1 if self.rank < r else 0)  # tensor_split's rule, as in _shard
         return total
 
+    def shard_of(self, step: int) -> tuple[int, int]:
+        """(rows of global batch ``step``, the first of them this rank holds): what the layers
+        that see the whole batch (dropout masks, BatchNormalization) need in a distributed run."""
+        rows = min(self.batch_size, self.n - step * self.batch_size)
+        q, r = divmod(rows, self.world)
+        return rows, self.rank * q + min(self.rank, r)
+
     def permutation(self, epoch: int) -> torch.Tensor:
         """The shuffled row order of ``epoch`` (CPU int64)."""
         if self._live is not None:

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from trainctl.config.layers_preprocess import factor_range
+from trainctl.model import shard
 from trainctl.model.layers import Builder, KerasLayer
 from trainctl.model.preprocess import from_nchw, resize_nchw, to_nchw
 from trainctl.model.shapes import Shape
@@ -67,7 +68,13 @@ class RandomLayer(KerasLayer):
     def forward_pre(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self.infer(x)
-        params = self.draw(int(x.shape[0]), self.size(x), self.generator)
+        n = int(x.shape[0])
+        where = shard.current()
+        if where is None:
+            params = self.draw(n, self.size(x), self.generator)
+        else:  # a distributed step: draw for the global batch, as one process does; keep this rank's rows
+            drawn = self.draw(where.rows, self.size(x), self.generator)
+            params = {k: v.narrow(0, where.offset, n) for k, v in drawn.items()}
         if not self.host_params:
             params = {k: v.to(x.device, non_blocking=True) for k, v in params.items()}
         return self.transform(x, params)

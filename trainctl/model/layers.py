@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainctl.model import activations
+from trainctl.model import activations, shard
 from trainctl.model.initializers import initialize
 from trainctl.model.shapes import Shape
 
@@ -104,9 +104,25 @@ class Dropout(KerasLayer):
         if not self.training or self.rate == 0.0:
             return x
         if self.noise_shape is None:
-            return nn.functional.dropout(x, self.rate, True)
+            if shard.current() is None:
+                return nn.functional.dropout(x, self.rate, True)
+            # a rank of a distributed step: its rows of the global batch's mask, drawn as
+            # nn.functional.dropout draws it on the CPU (bernoulli_ into empty_like, then div_)
+            tail = tuple(x.shape[1:])
+            noise = shard.global_draw(
+                int(x.shape[0]), lambda rows: x.new_empty((rows, *tail)).bernoulli_(1.0 - self.rate)
+            )
+            return x * noise.div(1.0 - self.rate)
         shape = [x.shape[i] if d is None else d for i, d in enumerate(self.noise_shape)]
-        keep = torch.empty(shape, device=x.device, dtype=x.dtype).bernoulli_(1.0 - self.rate)
+        if self.noise_shape[0] is None:
+            keep = shard.global_draw(
+                int(x.shape[0]),
+                lambda rows: torch.empty([rows, *shape[1:]], device=x.device, dtype=x.dtype).bernoulli_(
+                    1.0 - self.rate
+                ),
+            )
+        else:
+            keep = torch.empty(shape, device=x.device, dtype=x.dtype).bernoulli_(1.0 - self.rate)
         return x * keep / (1.0 - self.rate)
 
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
+from trainctl.model import shard
 from trainctl.model.initializers import initialize
 from trainctl.model.layers import Builder, KerasLayer, _penalty
 from trainctl.model.shapes import Shape
@@ -133,7 +134,9 @@ class BatchNormalization(KerasLayer):
     def forward_pre(self, x: torch.Tensor) -> torch.Tensor:
         xc = x if self.axis == 1 else x.movedim(self.axis, 1)
         cudnn = torch.backends.cudnn.enabled
-        if self.training and self.updates_stats:
+        if self.training and self.updates_stats and shard.current() is not None:
+            out = self._global_batch(xc)
+        elif self.training and self.updates_stats:
             n = xc.numel() // max(xc.shape[1], 1)
             mean = torch.zeros_like(self.moving_mean)
             var = torch.zeros_like(self.moving_variance)
@@ -150,6 +153,29 @@ class BatchNormalization(KerasLayer):
                 xc, self.gamma, self.beta, self.moving_mean, self.moving_variance, False, 0.0, self.epsilon, cudnn
             )
         return out if self.axis == 1 else out.movedim(1, self.axis)
+
+    def _global_batch(self, xc: torch.Tensor) -> torch.Tensor:
+        """A distributed step: normalize with the GLOBAL batch's statistics, as one process does
+        (Keras's ``synchronized: true``). Two differentiable all-reduces per layer (the sum, then
+        the centred sum of squares), so the gradient also flows through the global mean and
+        variance; torch's SyncBatchNorm would do this but refuses CPU tensors."""
+        where = shard.current()
+        assert where is not None
+        dims = [0, *range(2, xc.dim())]
+        view = (1, -1, *([1] * (xc.dim() - 2)))
+        count = where.rows * math.prod(int(d) for d in xc.shape[2:])
+        mean = shard.all_reduce_sum(xc.sum(dims)) / count
+        centred = xc - mean.view(view)
+        var = shard.all_reduce_sum((centred * centred).sum(dims)) / count  # biased, as Keras normalizes
+        out = centred * torch.rsqrt(var + self.epsilon).view(view)
+        if self.gamma is not None:
+            out = out * self.gamma.view(view)
+        if self.beta is not None:
+            out = out + self.beta.view(view)
+        with torch.no_grad():  # identical on every rank: the reduced sums are
+            self.moving_mean.mul_(self.momentum).add_(mean.detach(), alpha=1.0 - self.momentum)
+            self.moving_variance.mul_(self.momentum).add_(var.detach(), alpha=1.0 - self.momentum)
+        return out
 
     def regularization(self) -> torch.Tensor | None:
         terms = [_penalty(r, w) for r, w in ((self.gamma_regularizer, self.gamma), (self.beta_regularizer, self.beta))
@@ -209,11 +235,30 @@ class SpatialDropout(KerasLayer):
     def forward_pre(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.rate == 0.0:
             return x
+        if shard.current() is not None:
+            return self._sharded(x)
         if self.two_d:
             if self.channels_first:
                 return F.dropout2d(x, self.rate, True)
             return F.dropout2d(x.permute(0, 3, 1, 2), self.rate, True).permute(0, 2, 3, 1)
         return F.dropout1d(x.transpose(1, 2), self.rate, True).transpose(1, 2)
+
+    def _sharded(self, x: torch.Tensor) -> torch.Tensor:
+        """A distributed step: this rank's rows of the global (samples, channels) mask, drawn
+        as F.dropout1d/dropout2d draw it on the CPU (bernoulli_ into (N, C, 1...), then div_)."""
+        if self.two_d:
+            xc = x if self.channels_first else x.permute(0, 3, 1, 2)
+        else:
+            xc = x.transpose(1, 2)
+        ones = (1,) * (xc.dim() - 2)
+        channels = int(xc.shape[1])
+        noise = shard.global_draw(
+            int(xc.shape[0]), lambda rows: xc.new_empty((rows, channels, *ones)).bernoulli_(1.0 - self.rate)
+        )
+        out = xc * noise.div(1.0 - self.rate)
+        if self.two_d:
+            return out if self.channels_first else out.permute(0, 2, 3, 1)
+        return out.transpose(1, 2)
 
 
 class RepeatVector(KerasLayer):

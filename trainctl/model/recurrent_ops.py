@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from trainctl.model import activations
+from trainctl.model import activations, shard
 
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 
@@ -54,7 +54,9 @@ class Recurrence:
 
 def _dropout_mask(shape: tuple[int, ...], rate: float, like: Tensor) -> Tensor:
     """Keras's ``dropout(ones, rate)``: kept entries are 1/(1-rate), the rest 0."""
-    return like.new_empty(shape).bernoulli_(1.0 - rate).div_(1.0 - rate)
+    # a distributed step: this rank's rows of the global batch's masks (trainctl.model.shard)
+    mask = shard.global_draw(shape[0], lambda rows: like.new_empty((rows, *shape[1:])).bernoulli_(1.0 - rate))
+    return mask.div_(1.0 - rate)
 
 
 def _torch_weights(r: Recurrence, kernel: Tensor, recurrent: Tensor, bias: Tensor | None) -> list[Tensor]:

@@ -75,6 +75,8 @@ class Trainer:
     # opt-in speed features (fit.compile, fit.precision); both off means the plain eager float32 path
     compile: bool = False
     precision: str = "32"
+    # a rank of a distributed run (trainctl.distributed.context.DistContext); None: one process
+    dist: Any = None
 
     def __post_init__(self) -> None:
         from trainctl.devices import autocast_dtype, compile_forward
@@ -163,6 +165,8 @@ class Trainer:
         def peek() -> Logs:
             return {"loss": float(total) / max(seen, 1)} | {m.name: m.result() for m in self.metrics}
 
+        if self.dist is not None:
+            return self._train_epoch_ranks(source, batches, batch_cbs, progress)
         for step, (xb, yb, wb) in enumerate(batches):
             loss, out = self._forward_loss(xb, yb, wb)
             reg = model.regularization_loss()
@@ -197,6 +201,80 @@ class Trainer:
             if self.interrupt:
                 raise Interrupted(self.interrupt[0], f"interrupted in epoch {self.epoch + 1}, step {step + 1}")
         return peek()
+
+    def _train_epoch_ranks(
+        self, source: BatchSource, batches: Any, batch_cbs: list[Callback], progress: Progress | None
+    ) -> Logs:
+        """One epoch on one rank of a distributed run: the loop above, with the global batch's
+        numbers. This rank holds ``n`` of the global batch's ``rows``; its loss is scaled by
+        ``n / rows`` (and the regularization added on rank 0 only), so the SUM of the ranks'
+        gradients, reduced in one collective with the batch loss and the interrupt flag, is the
+        gradient of the global batch's mean loss, also for the uneven last batch and with sample
+        weights. Dropout masks and BatchNormalization see the global batch through the shard
+        context. Loss and metric sums are reduced once, at the end of the epoch."""
+        from trainctl.distributed.context import interrupt_signal
+        from trainctl.model.shard import sharded
+
+        dist, model, opt = self.dist, self.model, self.optimizer
+        order = source.order  # type: ignore[attr-defined]
+        total = torch.zeros((), device=source.device, dtype=torch.float64)
+        seen = 0
+        params = [p for p in model.parameters() if p.requires_grad]
+
+        def peek() -> Logs:  # mid-epoch (the progress display): this rank's part only
+            return {"loss": float(total) / max(seen, 1)} | {m.name: m.result() for m in self.metrics}
+
+        for step, (xb, yb, wb) in enumerate(batches):
+            rows, offset = order.shard_of(step)
+            n = _rows(yb)
+            with sharded(rows, offset):
+                loss, out = self._forward_loss(xb, yb, wb)
+            objective = loss * (n / rows)
+            reg = model.regularization_loss()
+            if reg is not None and dist.is_main:
+                objective = objective + reg
+            opt.zero_grad(set_to_none=True)
+            if self.scaler is None:
+                objective.backward()
+            else:
+                self.scaler.scale(objective).backward()
+            grads = [p.grad for p in params if p.grad is not None]
+            dtype = grads[0].dtype if grads else torch.float32
+            flag = torch.tensor(float(bool(self.interrupt)), dtype=dtype, device=objective.device)
+            extra = torch.stack([objective.detach().to(dtype), flag])
+            dist.all_reduce_([*grads, extra])
+            batch_loss, stop = extra[0], bool(extra[1] > 0)
+            if self.scaler is None:
+                opt.step()
+            else:
+                self.scaler.unscale_(opt)
+                self.scaler.step(opt)
+                self.scaler.update()
+            if self.first_step_at is None:
+                self.first_step_at = time.time()
+            total += objective.detach() * rows
+            seen += n
+            if n:
+                with torch.no_grad():
+                    out = out.detach()
+                    for m in self.metrics:
+                        m.update(out, yb, wb)
+            if batch_cbs:
+                logs = {"loss": float(batch_loss)}
+                for cb in batch_cbs:
+                    cb.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
+            if progress is not None:
+                progress.step(step + 1, peek)
+            if stop:
+                signum = interrupt_signal(self.interrupt)
+                raise Interrupted(signum, f"interrupted in epoch {self.epoch + 1}, step {step + 1}")
+        # the epoch's sums over every rank, in one collective: single-process numbers
+        counts = torch.tensor([float(seen)], dtype=torch.float64, device=total.device)
+        states = [getattr(m, "inner", m)._ensure(total.device) for m in self.metrics]  # OutputMetric wraps one
+        dist.all_reduce_([total.view(1), counts, *(v for st in states for v in st.values())])
+        return {"loss": float(total) / max(float(counts), 1.0)} | {m.name: m.result() for m in self.metrics}
 
     @torch.inference_mode()
     def evaluate(self, data: Split | BatchSource) -> Logs:
