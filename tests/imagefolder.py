@@ -26,3 +26,35 @@ def png_folder(root: Path, *, classes: int = 3, per_class: int = 12, size: int =
 def folder_overrides(root: Path) -> list[str]:
     """The ``key=value`` overrides that point an image_directory config at :func:`png_folder`."""
     return [f"data.directory={root / 'train'}", f"data.test_directory={root / 'test'}"]
+
+
+def npy_shards(root: Path, *, rows: int = 60, features: int = 784, shards: int = 2, seed: int = 0) -> list[str]:
+    """Random float32 pixel shards laid out as ``benchmarks/make_npy_table.py`` writes them
+    (``x_train_<k>.npy``/``y_train_<k>.npy`` plus one test pair); returns the overrides of
+    ``configs/fashion_mnist_mlp_npy.yaml``'s paths."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for k in range(shards):
+        np.save(root / f"x_train_{k:02d}.npy", rng.integers(0, 256, (rows, features)).astype(np.float32))
+        np.save(root / f"y_train_{k:02d}.npy", rng.integers(0, 10, rows).astype(np.uint8))
+    np.save(root / "x_test.npy", rng.integers(0, 256, (rows // 2, features)).astype(np.float32))
+    np.save(root / "y_test.npy", rng.integers(0, 10, rows // 2).astype(np.uint8))
+    return [
+        f"data.x={root}/x_train_*.npy",
+        f"data.y={root}/y_train_*.npy",
+        f"data.x_test={root}/x_test.npy",
+        f"data.y_test={root}/y_test.npy",
+    ]
+
+
+def shipped_overrides(cfg: Path, tmp: Path) -> list[str]:
+    """Overrides pointing a shipped config whose data a documented command makes (an image folder,
+    .npy shards) at a tiny stand-in in ``tmp``; none for the other configs."""
+    import yaml
+
+    data = yaml.safe_load(cfg.read_text())["data"]
+    if data.get("source") == "image_directory":
+        return folder_overrides(png_folder(tmp / "images"))
+    if data.get("source") == "npy" and "*" in str(data.get("x", "")):
+        return npy_shards(tmp / "shards")
+    return []
