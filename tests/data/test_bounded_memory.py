@@ -73,3 +73,21 @@ def test_streaming_a_memmapped_npy_keeps_peak_rss_bounded(tmp_path: Path) -> Non
 def test_streaming_a_3_gb_npy_stays_under_1_5_gb(tmp_path: Path) -> None:
     rows = 3 * 2**30 // (FEATURES * 4) + 1  # just over 3 GiB
     assert _peak_mb(tmp_path / "big", rows) < 1.5 * 1024
+
+
+@pytest.mark.slow
+def test_image_folder_peak_rss_does_not_grow_with_the_files(tmp_path: Path) -> None:
+    """The same CNN config, streamed (``data.cache: none``), from 1,000 and from 6,000 PNG files:
+    peak RSS within 1.2x (benchmarks/bounded_memory.py images; its children are forked from a
+    small process, so their ru_maxrss is theirs)."""
+    data = Path(os.environ.get("TRAINCTL_DATA_DIR", ROOT.parent / "shared" / "datasets"))
+    if not (data / "fashion_mnist").is_dir():
+        pytest.skip("no shared Fashion-MNIST IDX files ($TRAINCTL_DATA_DIR)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TRAINCTL_DATA_DIR": str(data)}
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bounded_memory.py"), "--work", str(tmp_path)]
+    proc = subprocess.run(
+        [*cmd, "images", "--small", "1000", "--large", "6000"], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ratio = float(proc.stdout.split("ratio large/small:")[1].split()[0])
+    assert ratio <= 1.2, proc.stdout
