@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "datasets").resolve()
+if not SHARED_DATA.is_dir() and os.environ.get("TRAINCTL_DATA_DIR"):  # a checkout elsewhere (a git worktree)
+    SHARED_DATA = Path(os.environ["TRAINCTL_DATA_DIR"]).resolve()
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 if SHARED_DATA.is_dir():
