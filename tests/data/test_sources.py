@@ -143,3 +143,14 @@ def test_missing_file_suggests_the_sibling(tmp_path: Path) -> None:
     assert e.value.key == "data.path" and str(tmp_path / "trian.npz") in str(e.value)
     assert e.value.hint == "did you mean 'train.npz'?"
     assert isinstance(e.value, FileNotFoundError) and e.value.exit_code == 3
+
+
+@pytest.mark.parametrize("cache", ["memory", "none"])
+def test_test_split_on_a_source_with_its_own_test_set_is_refused(tmp_path: Path, cache: str) -> None:
+    """In memory and streamed alike: carving a second test split is a config error naming the key."""
+    x = np.zeros((20, 3), np.float32)
+    y = np.zeros(20, np.int64)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:4], y_test=y[:4])
+    with pytest.raises(ConfigError, match="already has a test split") as err:
+        load(tmp_path, source="npz", path="d.npz", test_split=0.2, cache=cache)
+    assert err.value.key == "data.test_split"

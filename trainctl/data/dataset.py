@@ -110,13 +110,7 @@ def load_data(spec: Any, *, base_dir: Path, seed: int) -> Dataset:
     raw.x = _in_memory(raw.x)  # a shard table that fits: one array
     raw.x_test = None if raw.x_test is None else _in_memory(raw.x_test)
     if spec.test_split is not None:
-        if raw.x_test is not None:
-            raise ConfigError(
-                f"expected no test_split for a {spec.source} source that already has a test split, "
-                f"received test_split={spec.test_split}",
-                key="data.test_split",
-                hint="remove test_split to use the source's own test set",
-            )
+        _no_second_test_split(spec, raw)
         stratify = spec.stratify and raw.task_hint == "classification"
         raw.x, raw.x_test, raw.y, raw.y_test = carve_test(raw.x, raw.y, spec.test_split, seed=seed, stratify=stratify)
     x_steps, y_steps = spec.steps()
@@ -146,6 +140,16 @@ def load_test_split(
     return preprocessor.transform_x(x), preprocessor.transform_y(y)
 
 
+def _no_second_test_split(spec: Any, raw: Raw) -> None:
+    if raw.x_test is not None:
+        raise ConfigError(
+            f"expected no test_split for a {spec.source} source that already has a test split, "
+            f"received test_split={spec.test_split}",
+            key="data.test_split",
+            hint="remove test_split to use the source's own test set",
+        )
+
+
 def _streamed(spec: Any, raw: Raw, seed: int) -> Dataset:
     """The same split and fitted steps as the in-memory path, without reading x whole: the test
     carve works on row indices, and the statistics are gathered chunk by chunk."""
@@ -154,13 +158,7 @@ def _streamed(spec: Any, raw: Raw, seed: int) -> Dataset:
     if raw.x_test is not None:
         x_test = View(raw.x_test)
     if spec.test_split is not None:
-        if raw.x_test is not None:
-            raise ConfigError(
-                f"expected no test_split for a {spec.source} source that already has a test split, "
-                f"received test_split={spec.test_split}",
-                key="data.test_split",
-                hint="remove test_split to use the source's own test set",
-            )
+        _no_second_test_split(spec, raw)
         stratify = spec.stratify and raw.task_hint == "classification"
         rows = np.arange(len(raw.x))
         tr, te, y_train, y_test = carve_test(rows, y_train, spec.test_split, seed=seed, stratify=stratify)
