@@ -75,12 +75,16 @@ def _pt2(path: str, x: np.ndarray) -> np.ndarray:
         return program.module()(torch.as_tensor(x)).numpy()
 
 
-def _check_all(run_dir: Path, tmp: Path, *, plain_pt2: bool = False) -> None:
-    """ONNX (raw inputs and preprocessed inputs) and .pt2 against predict on the same raw rows."""
+def _check_all(
+    run_dir: Path, tmp: Path, *, plain_pt2: bool = False, raw: np.ndarray | None = None, want: np.ndarray | None = None
+) -> None:
+    """ONNX (raw inputs and preprocessed inputs) and .pt2 against predict on the same raw rows
+    (by default the run's own source rows; an image run passes decoded pixels and their predictions)."""
     from trainctl.evaluation import open_run
 
-    raw = _raw_rows(run_dir)
-    want = _predict(run_dir, raw, tmp)
+    if raw is None or want is None:
+        raw = _raw_rows(run_dir)
+        want = _predict(run_dir, raw, tmp)
 
     raw_onnx = _export(run_dir, "--format", "onnx", "--raw-inputs")
     assert raw_onnx["input_dtype"] == str(raw.dtype)
@@ -255,13 +259,7 @@ def _check_image_run(cli: Cli, cfg: Path, tmp: Path) -> None:
     assert res.exit_code == 0, res.output
     want = np.load(tmp / "out.npy")
     assert len(want) == len(pixels) == 12
-    raw = _export(run_dir, "--format", "onnx", "--raw-inputs")
-    np.testing.assert_allclose(_onnx(raw["path"], pixels), want, rtol=0, atol=TOL)
-    x = open_run(run_dir, device="cpu").preprocessor.transform_x(pixels)  # the config's scale: 255
-    plain = _export(run_dir, "--format", "onnx", "--output", str(tmp / "plain.onnx"))
-    np.testing.assert_allclose(_onnx(plain["path"], x), want, rtol=0, atol=TOL)
-    pt2 = _export(run_dir, "--format", "torch", "--raw-inputs")
-    np.testing.assert_allclose(_pt2(pt2["path"], pixels), want, rtol=0, atol=TOL)
+    _check_all(run_dir, tmp, raw=pixels, want=want)
 
 
 # ---------------------------------------------------------------------------------------------
