@@ -59,3 +59,17 @@ def test_evaluate_reports_every_output(cli: Cli) -> None:
     res = cli("evaluate", out["run_dir"], "--report", "--task", "regression")
     assert res.exit_code == 2 and "--task" in res.stderr  # each output's kind comes from its loss
     # (the per-output report itself: tests/cli/test_report_outputs.py)
+
+
+def test_labels_out_of_range_for_one_output_exit_3_naming_it(cli: Cli, tmp_path: Path) -> None:
+    """Each output's labels are checked against its own loss and width: 3 cultivars, a label 3 is
+    a data error naming the output, before any training (the regression head takes any value)."""
+    data = dict(np.load(CONFIGS / "data" / "wine_two_heads.npz"))
+    data["y_train_cultivar"] = data["y_train_cultivar"].copy()
+    data["y_train_cultivar"][5] = 3
+    np.savez(tmp_path / "bad.npz", **data)
+    res = cli("train", CONFIGS / "wine_two_heads.yaml", f"data.path={tmp_path / 'bad.npz'}")
+    assert res.exit_code == 3, res.output
+    want = "expected class labels in 0..2 for a 3-unit output, received 3 in the training 'cultivar' labels"
+    assert want in res.stderr
+    assert "Traceback" not in res.output + res.stderr
