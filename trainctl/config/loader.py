@@ -1,14 +1,16 @@
 """YAML -> validated :class:`RunConfig`, keeping ``file:line`` for every key.
 
-The file is parsed twice from the same text: ``yaml.compose`` (safe) gives the node tree with line
-numbers, and the plain data is built from those nodes by the safe constructor. Every validation
-problem is collected, mapped back to its line and reported together in one :class:`ConfigError`.
+libyaml composes the node tree (lines, aliases); one pass over it then checks the bounds, builds
+the plain data and records each key's line (:class:`_Reader`). Every validation problem is
+collected, mapped back to its line and reported together in one :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin
@@ -83,146 +85,196 @@ def _line(node: yaml.Node, label: str) -> str:
     return f"{label}:{node.start_mark.line + 1}"
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
 def _too_big(message: str, where: str, hint: str) -> ConfigError:
     return ConfigError(message, problems=[Problem(message, where=where, hint=hint)])
 
 
-def check_bounds(root: yaml.Node, label: str) -> None:
-    """Refuse a node tree that is too deep, refers to itself, or expands past :data:`MAX_VALUES`.
+_TAG = "tag:yaml.org,2002:"
+_STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
+# scalar tags built here; anything rarer (timestamps, binary, sets, merge keys...) is left to
+# PyYAML's safe constructor, after the bounds below have been checked
+_PLAIN = {_TAG + "null", _TAG + "bool", _TAG + "int", _TAG + "float"}
 
-    Each distinct node is visited once (an alias is the same node object as its anchor), and the
-    expanded size and height of every node are memoised, so this is linear in the file.
+
+class _FastLoader(_Loader):  # type: ignore[misc,valid-type]
+    """The safe loader with its scalar resolver memoised: a config repeats a few dozen distinct
+    scalars (``Dense``, ``relu``, ``8``) thousands of times, and resolving each runs regexes."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._resolved: dict[tuple[str, Any], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+        return tag
+
+
+class _Reader:
+    """One pass over the node tree that checks the bounds, builds the plain data, and records the
+    ``file:line`` of every key.
+
+    Bounds: too deep, a node that contains itself, or more than :data:`MAX_VALUES` values once
+    aliases are expanded (the validated config sees them expanded: the 700-byte "billion laughs"
+    file is refused here). An alias is the same node object as its anchor, so each distinct node
+    is visited once and its (value, expanded size, height) memoised: linear in the file. Keys under
+    a collection reached again through an alias resolve to that alias's own line.
     """
-    size: dict[int, int] = {}
-    height: dict[int, int] = {}
-    open_: set[int] = set()  # nodes on the current path: meeting one again is a cycle
-    if root.id == "scalar":
-        return
-    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
-    while stack:
-        node, depth, done = stack.pop()
+
+    def __init__(self, loader: Any, label: str) -> None:
+        self.loader = loader
+        self.label = label
+        self.memo: dict[int, tuple[Any, int, int]] = {}  # id(node) -> (value, size, height)
+        self.open: set[int] = set()  # collections on the current path: meeting one again is a cycle
+        self.scalars: dict[tuple[str, str], Any] = {}
+        self.locs: dict[str, str] = {}
+        self.problems: list[Problem] = []
+        self.rare = False  # a tag or key this pass does not build: PyYAML builds the data instead
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        key = (tag, node.value)
+        if key in self.scalars:
+            return self.scalars[key]
+        if tag not in _PLAIN:
+            self.rare = True
+            return None
+        try:
+            value = self.loader.yaml_constructors[tag](self.loader, node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:  # `!!int abc`
+            raise _yaml_error(exc, self.label, "invalid YAML value", node) from None
+        self.scalars[key] = value
+        return value
+
+    def visit(self, node: yaml.Node, depth: int, prefix: str) -> tuple[Any, int, int]:
+        """(value, expanded size, height) of a collection node at ``depth`` (the root is 1)."""
         key = id(node)
-        if done:
-            kids = _children(node)
-            size[key] = 1 + sum(size[id(k)] for k in kids)
-            height[key] = 1 + max((height[id(k)] for k in kids), default=0)
-            open_.discard(key)
-            if size[key] > MAX_VALUES:
-                raise _too_big(
-                    f"the config expands to more than {MAX_VALUES:,} values (YAML aliases count once per use)",
-                    _line(node, label),
-                    "use fewer or smaller aliases; a run config is a few hundred values",
-                )
-            continue
-        if key in open_:
+        hit = self.memo.get(key)
+        if hit is not None:
+            if depth + hit[2] - 1 > MAX_DEPTH:
+                raise self._too_deep(node)
+            return hit
+        if key in self.open:
             raise _too_big(
-                "a YAML alias refers to a node that contains it", _line(node, label), "remove the self-reference"
+                "a YAML alias refers to a node that contains it", self.where(node), "remove the self-reference"
             )
-        if depth > MAX_DEPTH or (key in height and depth + height[key] - 1 > MAX_DEPTH):
-            raise _too_big(
-                f"the config nests deeper than {MAX_DEPTH} levels",
-                _line(node, label),
-                "flatten it; a run config is a few levels deep",
-            )
-        if key in size:
-            continue
-        kids = _children(node)
-        for k in kids:
-            if k.id == "scalar":
-                size[id(k)] = height[id(k)] = 1
-        open_.add(key)
-        stack.append((node, depth, True))
-        stack.extend((k, depth + 1, False) for k in kids if k.id != "scalar")
-
-
-def _walk(root: yaml.Node, label: str, locs: dict[str, str], problems: list[Problem]) -> None:
-    """Record ``file:line`` of every key, in file order. A collection reached again through an
-    alias is not walked again: keys under the alias resolve to the alias's own line."""
-    walked: set[int] = set()
-    stack: list[tuple[yaml.Node, str]] = [(root, "")]
-    while stack:
-        node, prefix = stack.pop()
-        if node.id == "scalar" or id(node) in walked:
-            continue
-        walked.add(id(node))
-        todo: list[tuple[yaml.Node, str]] = []
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, int] = {}
+        if depth > MAX_DEPTH:
+            raise self._too_deep(node)
+        self.open.add(key)
+        size, height = 1, 1
+        value: Any
+        if node.id == "mapping":
+            value = {}
+            self.rare |= node.tag != _MAP
+            seen: dict[str, int] = {}
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    # `? [a, b]: 1` is valid YAML, but a list key is unhashable and names nothing here
-                    problems.append(
-                        Problem(
-                            f"expected a plain name as key, received a {key_node.id}",
-                            key=prefix or None,
-                            where=_line(key_node, label),
+                if key_node.id != "scalar":
+                    # `? [a, b]: 1` is valid YAML, but a list key is unhashable and names nothing:
+                    # PyYAML's own pass refuses it with its line
+                    self.rare = True
+                    _, s, h = self.visit(key_node, depth + 1, prefix)
+                    size, height = size + s, max(height, h + 1)
+                    name = None
+                else:
+                    name = key_node.value
+                    self.rare |= key_node.tag not in (_STR, *_PLAIN)  # `<<` merge keys
+                    line = key_node.start_mark.line + 1
+                    here = f"{prefix}.{name}" if prefix else name
+                    if name in seen:
+                        self.problems.append(
+                            Problem(
+                                f"duplicate key {name!r} (first given on line {seen[name]})",
+                                key=here,
+                                where=f"{self.label}:{line}",
+                                hint="remove one of them",
+                            )
                         )
-                    )
-                    continue
-                key = key_node.value
-                here = f"{prefix}.{key}" if prefix else key
-                if key in seen:
-                    problems.append(
-                        Problem(
-                            f"duplicate key {key!r} (first given on line {seen[key]})",
-                            key=here,
-                            where=_line(key_node, label),
-                            hint="remove one of them",
-                        )
-                    )
-                seen[key] = key_node.start_mark.line + 1
-                locs[here] = f"{label}:{seen[key]}"
-                todo.append((value_node, here))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
+                    seen[name] = line
+                    self.locs[here] = f"{self.label}:{line}"
+                    size += 1
+                if value_node.id == "scalar":
+                    item, size = self.scalar(value_node), size + 1
+                else:
+                    item, s, h = self.visit(value_node, depth + 1, here if name is not None else prefix)
+                    size, height = size + s, max(height, h + 1)
+                if name is not None:
+                    value[self.scalar(key_node)] = item
+            if node.value:
+                height = max(height, 2)
+        else:
+            value = []
+            self.rare |= node.tag != _SEQ
+            for i, item_node in enumerate(node.value):
                 here = f"{prefix}[{i}]"
-                locs[here] = _line(item, label)
-                todo.append((item, here))
-        stack.extend(reversed(todo))
+                self.locs[here] = self.where(item_node)
+                if item_node.id == "scalar":
+                    value.append(self.scalar(item_node))
+                    size += 1
+                    height = max(height, 2)
+                else:
+                    item, s, h = self.visit(item_node, depth + 1, here)
+                    value.append(item)
+                    size, height = size + s, max(height, h + 1)
+        self.open.discard(key)
+        if size > MAX_VALUES:
+            raise _too_big(
+                f"the config expands to more than {MAX_VALUES:,} values (YAML aliases count once per use)",
+                self.where(node),
+                "use fewer or smaller aliases; a run config is a few hundred values",
+            )
+        self.memo[key] = (value, size, height)
+        return value, size, height
+
+    def where(self, node: yaml.Node) -> str:
+        return f"{self.label}:{node.start_mark.line + 1}"
+
+    def _too_deep(self, node: yaml.Node) -> ConfigError:
+        return _too_big(
+            f"the config nests deeper than {MAX_DEPTH} levels",
+            self.where(node),
+            "flatten it; a run config is a few levels deep",
+        )
 
 
-def _compose(text: str, label: str) -> tuple[Any, yaml.Node | None]:
-    """Parse once: the node tree (lines, aliases) and the plain data built from that same tree."""
+def _yaml_error(exc: Exception, label: str, what: str, node: yaml.Node | None = None) -> ConfigError:
+    """``what: reason`` at the line PyYAML marks, else at ``node``'s line, else at ``label``."""
+    mark = getattr(exc, "problem_mark", None) or (node.start_mark if node is not None else None)
+    where = f"{label}:{mark.line + 1}" if mark else label
+    reason = getattr(exc, "problem", None) or str(exc)
+    return ConfigError(f"{what}: {reason}", problems=[Problem(f"{what}: {reason}", where=where)])
+
+
+def _compose(text: str, label: str) -> tuple[Any, yaml.Node | None, _Reader | None]:
+    """Parse once: the node tree (lines, aliases), then one pass that checks it and builds the data."""
     if len(text) > MAX_CONFIG_BYTES:
         raise _too_big(
             f"the config is {len(text):,} characters; expected at most {MAX_CONFIG_BYTES:,}",
             label,
             "a run config is a few kB",
         )
-    loader = _Loader(text)
+    loader = _FastLoader(text)
     try:
         try:
             node = loader.get_single_node()
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{label}:{mark.line + 1}" if mark else label
-            reason = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(
-                f"invalid YAML: {reason}",
-                problems=[Problem(f"invalid YAML: {reason}", where=where)],
-            ) from None
+            raise _yaml_error(exc, label, "invalid YAML") from None
         if node is None:
-            return None, None
-        check_bounds(node, label)
+            return None, None, None
+        reader = _Reader(loader, label)
+        data = reader.scalar(node) if node.id == "scalar" else reader.visit(node, 1, "")[0]
+        if not reader.rare:
+            return data, node, reader
         try:
-            return loader.construct_document(node), node
+            return loader.construct_document(node), node, reader
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             # tags the safe loader refuses (`!!python/object`), bad `!!binary`, impossible dates...
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{label}:{mark.line + 1}" if mark else label
-            reason = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(
-                f"invalid YAML value: {reason}",
-                problems=[Problem(f"invalid YAML value: {reason}", where=where)],
-            ) from None
+            raise _yaml_error(exc, label, "invalid YAML value") from None
     finally:
         loader.dispose()
 
@@ -234,17 +286,14 @@ def safe_load(text: str, label: str) -> Any:
 
 def parse_yaml(text: str, label: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Safe-load YAML text and return ``(data, {dotted key: 'label:line'})``."""
-    data, node = _compose(text, label)
-    if node is None:
+    data, node, reader = _compose(text, label)
+    if node is None or reader is None:
         raise ConfigError(
             "the file is empty",
             problems=[Problem("expected a mapping with data, model and compile; the file is empty", where=label)],
         )
-    locs: dict[str, str] = {}
-    problems: list[Problem] = []
-    _walk(node, label, locs, problems)
-    if problems:
-        raise ConfigError(problems[0].message, problems=problems)
+    if reader.problems:
+        raise ConfigError(reader.problems[0].message, problems=reader.problems)
     if not isinstance(data, dict):
         raise ConfigError(
             "top level must be a mapping",
@@ -255,7 +304,7 @@ def parse_yaml(text: str, label: str) -> tuple[dict[str, Any], dict[str, str]]:
                 )
             ],
         )
-    return data, locs
+    return data, reader.locs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,6 +560,21 @@ def problems_from(exc: ValidationError, root: type[BaseModel], raw: dict[str, An
 # entry points
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Loading a 1 MB config builds ~10^6 small objects (nodes, marks, dicts, specs), and each
+    thousand of them starts the cyclic collector, which walks every live object: that is over half
+    the load time. Nothing built here is cyclic (a self-referencing alias is refused), so reference
+    counting frees it all; the collector is simply not needed until the load is done."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def load_config(
     path: str | os.PathLike[str] | None,
     overrides: Sequence[str] = (),
@@ -518,6 +582,11 @@ def load_config(
     text: str | None = None,
 ) -> LoadedConfig:
     """Read, override and validate a run config. Raises :class:`ConfigError` listing every problem."""
+    with _gc_paused():
+        return _load_config(path, overrides, text)
+
+
+def _load_config(path: str | os.PathLike[str] | None, overrides: Sequence[str], text: str | None) -> LoadedConfig:
     file = Path(path) if path is not None else None
     if text is None:
         if file is None:

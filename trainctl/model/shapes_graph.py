@@ -9,6 +9,7 @@ Value ids: ``0 .. len(inputs)-1`` are the model inputs, ``len(inputs) + k`` is n
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,8 +162,25 @@ def _as_list(value: str | list[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else value
 
 
+# the last graph built, by spec identity: loading, the memory estimate, the weights check and the
+# model all want the graph of the same frozen spec, and a 20,000-layer one takes 0.1 s to build
+_last: tuple[weakref.ref[Any], str, Graph] | None = None
+
+
 def build_graph(spec: Any, key_prefix: str = "model") -> Graph:
     """Check the wiring and infer every shape. Raises :class:`ConfigError` naming the layer and key."""
+    global _last
+    if _last is not None and _last[0]() is spec and _last[1] == key_prefix:
+        return _last[2]
+    graph = _build_graph(spec, key_prefix)
+    try:
+        _last = (weakref.ref(spec), key_prefix, graph)
+    except TypeError:  # a spec that takes no weak reference is simply not remembered
+        pass
+    return graph
+
+
+def _build_graph(spec: Any, key_prefix: str) -> Graph:
     if not getattr(spec, "is_graph", False):
         input_shape, rows = infer(list(spec.layers), f"{key_prefix}.layers")
         first = spec.layers[0]
