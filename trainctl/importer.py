@@ -40,6 +40,7 @@ from trainctl.errors import ArtifactError, ConfigError, Problem, TrainctlError
 if TYPE_CHECKING:
     from trainctl.config.loader import LoadedConfig
     from trainctl.model.sequential import Sequential
+    from trainctl.serialization.h5probe import H5Probe
 
 STATUS = "imported"
 FORMATS = ("json+weights", "h5", "keras")
@@ -124,11 +125,12 @@ def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _h5_attrs(path: Path) -> dict[str, str]:
+def _h5_attrs(path: Path, probe: H5Probe) -> dict[str, str]:
     import h5py
 
     if not h5py.is_hdf5(path):
         raise ArtifactError(f"{path.name}: expected an HDF5 file, received something else")
+    probe.check(path.name)
     try:
         with h5py.File(path, "r") as f:
             attrs = {k: _text(f.attrs[k]) for k in ("model_config", "training_config", "keras_version", "backend")
@@ -196,6 +198,7 @@ def _classify(paths: Sequence[Path]) -> tuple[str, list[Path]]:
 def read_keras_model(paths: Sequence[Path | str]) -> KerasSource:
     """Read a Keras model saved in any of the three forms (see module doc); never runs Keras."""
     from trainctl.serialization import load_weights_h5, read_keras_zip
+    from trainctl.serialization.h5probe import H5Probe
 
     files = [Path(p) for p in paths]
     kind, files = _classify(files)
@@ -205,22 +208,24 @@ def read_keras_model(paths: Sequence[Path | str]) -> KerasSource:
     if kind == "keras":
         with tempfile.TemporaryDirectory(prefix="trainctl-import-") as tmp:
             archive = read_keras_zip(files[0], Path(tmp))
-            model = _build(archive.config, f"{files[0].name}: config.json")
-            try:
-                load_weights_h5(model, archive.weights)
-            except ArtifactError as exc:
-                raise ArtifactError(f"{files[0].name}: {exc.render()}") from None
+            with H5Probe(archive.weights) as probe:  # overlaps with building the model
+                model = _build(archive.config, f"{files[0].name}: config.json")
+                try:
+                    load_weights_h5(model, archive.weights, probe)
+                except ArtifactError as exc:
+                    raise ArtifactError(f"{files[0].name}: {exc.render()}") from None
         obj = _json_obj(archive.config, files[0].name)
         return KerasSource(kind, files, model, _compile_of(obj), archive.keras_version, None)
     if kind == "h5":
-        attrs = _h5_attrs(files[0])
-        if "model_config" not in attrs:
-            raise ConfigError(
-                f"{files[0].name} holds weights only (it has no model_config); give the model's JSON too",
-                hint=f"trainctl import model.json {files[0].name} --out RUN",
-            )
-        model = _build(attrs["model_config"], f"{files[0].name}: model_config")
-        load_weights_h5(model, files[0])
+        with H5Probe(files[0]) as probe:
+            attrs = _h5_attrs(files[0], probe)
+            if "model_config" not in attrs:
+                raise ConfigError(
+                    f"{files[0].name} holds weights only (it has no model_config); give the model's JSON too",
+                    hint=f"trainctl import model.json {files[0].name} --out RUN",
+                )
+            model = _build(attrs["model_config"], f"{files[0].name}: model_config")
+            load_weights_h5(model, files[0], probe)
         training = _json_obj(attrs["training_config"], files[0].name) if "training_config" in attrs else None
         return KerasSource(kind, files, model, training, attrs.get("keras_version"), attrs.get("backend"))
     json_path, weights = files
@@ -228,9 +233,10 @@ def read_keras_model(paths: Sequence[Path | str]) -> KerasSource:
         text = json_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{json_path.name}: cannot read ({exc})") from None
-    model = _build(text, json_path.name)
-    load_weights_h5(model, weights)
-    attrs = {} if weights.name.endswith(".weights.h5") else _h5_attrs(weights)
+    with H5Probe(weights) as probe:  # overlaps with building the model
+        model = _build(text, json_path.name)
+        load_weights_h5(model, weights, probe)
+        attrs = {} if weights.name.endswith(".weights.h5") else _h5_attrs(weights, probe)
     obj = _json_obj(text, json_path.name)
     return KerasSource(kind, files, model, _compile_of(obj), attrs.get("keras_version"), attrs.get("backend"))
 

@@ -1,6 +1,7 @@
 """Fuzzing ``import`` with hypothesis: a real trainctl-saved Keras model (model.json, .weights.h5,
 whole-model .h5, .keras) with its JSON mutated structurally and its binary files mutated byte-wise
-(headers most often). Reading must end in a model or a TrainctlError, never anything else.
+(headers most often). Reading must end in a model or a TrainctlError, never anything else: a
+file that crashes or hangs the HDF5 library is refused by the child-process probe (exit 4).
 
 CI runs the fixed-seed slices; ``TRAINCTL_FUZZ_FULL=1 pytest -m slow`` the full counts."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,16 @@ from tests.clihelp import CONFIGS, Cli
 from tests.fuzzhelp import FULL, byte_mutated, fast, full, mutated
 from trainctl.errors import TrainctlError
 from trainctl.importer import read_keras_model
+from trainctl.serialization import h5probe
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_probe() -> Iterator[None]:
+    """Mutated HDF5 files can make h5py loop forever (see test_h5probe): give up on those sooner."""
+    saved = h5probe.PROBE_TIMEOUT_S
+    h5probe.PROBE_TIMEOUT_S = 5.0
+    yield
+    h5probe.PROBE_TIMEOUT_S = saved
 
 
 @pytest.fixture(scope="module")

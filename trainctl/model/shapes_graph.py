@@ -9,6 +9,7 @@ Value ids: ``0 .. len(inputs)-1`` are the model inputs, ``len(inputs) + k`` is n
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -173,10 +174,8 @@ def build_graph(spec: Any, key_prefix: str = "model") -> Graph:
     if _last is not None and _last[0]() is spec and _last[1] == key_prefix:
         return _last[2]
     graph = _build_graph(spec, key_prefix)
-    try:
+    with contextlib.suppress(TypeError):  # a spec that takes no weak reference is not remembered
         _last = (weakref.ref(spec), key_prefix, graph)
-    except TypeError:  # a spec that takes no weak reference is simply not remembered
-        pass
     return graph
 
 

@@ -7,6 +7,7 @@ import what Keras saved. File formats: ``shared/notes/keras-format.md``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import torch
 from trainctl.atomic import atomic_path, atomic_write_bytes
 from trainctl.errors import ArtifactError, ConfigError, TrainctlError
 from trainctl.model.sequential import Sequential, build_model
+from trainctl.serialization.h5probe import H5Probe
 from trainctl.serialization.keras_h5 import load_weights_h5, save_model_h5, save_weights_h5
 from trainctl.serialization.keras_json import model_spec_from_json, model_to_json, spec_to_dict
 
@@ -65,6 +67,14 @@ def load_model_from_dir(run_dir: Path) -> Sequential:
     json_path = run_dir / MODEL_JSON
     if not json_path.is_file():
         raise ArtifactError(f"{MODEL_JSON}: file not found in {run_dir}")
+    weights = run_dir / WEIGHTS_H5
+    with H5Probe(weights) if weights.is_file() else contextlib.nullcontext() as probe:
+        model = _model_of(json_path)
+        load_weights_h5(model, weights, probe)
+    return model.eval()
+
+
+def _model_of(json_path: Path) -> Sequential:
     try:
         text = json_path.read_text(encoding="utf-8")
         spec = model_spec_from_json(text)
@@ -73,8 +83,7 @@ def load_model_from_dir(run_dir: Path) -> Sequential:
     except (ArtifactError, ConfigError, OSError, UnicodeDecodeError) as exc:
         detail = exc.render() if isinstance(exc, TrainctlError) else str(exc)
         raise ArtifactError(f"{MODEL_JSON}: {detail}") from None
-    load_weights_h5(model, run_dir / WEIGHTS_H5)
-    return model.eval()
+    return model
 
 
 # ``.keras`` zip archives (Keras 3 ``model.save("x.keras")``), read with zipfile only.

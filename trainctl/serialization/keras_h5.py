@@ -21,6 +21,7 @@ import torch
 from trainctl.atomic import atomic_path
 from trainctl.errors import ArtifactError
 from trainctl.model.shapes import LayerInfo
+from trainctl.serialization.h5probe import H5Probe, checked
 from trainctl.serialization.keras_json import model_to_json
 
 if TYPE_CHECKING:
@@ -311,11 +312,13 @@ def _read_legacy(f: h5py.File, model: Sequential, label: str) -> list[tuple[torc
     return pairs
 
 
-def load_weights_h5(model: Sequential, path: Path) -> None:
+def load_weights_h5(model: Sequential, path: Path, probe: H5Probe | None = None) -> None:
     """Keras ``load_weights``: native ``.weights.h5`` or legacy ``.h5`` (chosen by suffix, as Keras).
 
     All arrays are read and checked (layer count, weight count, shapes) before any is assigned, so
-    a bad file leaves the model untouched. Errors are :class:`ArtifactError` naming the file.
+    a bad file leaves the model untouched. Errors are :class:`ArtifactError` naming the file. The
+    file is read in a child process first (``probe``, started by the caller to overlap with
+    building the model, else here), so a file that crashes the HDF5 library is refused.
     """
     path = Path(path)
     label = path.name
@@ -326,6 +329,10 @@ def load_weights_h5(model: Sequential, path: Path) -> None:
         raise ArtifactError(f"{label}: expected a name ending in .weights.h5, .h5 or .hdf5")
     if not h5py.is_hdf5(path):
         raise ArtifactError(f"{label}: not an HDF5 file ({path})")
+    if probe is None:
+        checked(path, label)
+    else:
+        probe.check(label)
     try:
         with h5py.File(path, "r") as f:
             pairs = _read_native(f, model, label) if native else _read_legacy(f, model, label)

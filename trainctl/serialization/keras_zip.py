@@ -19,6 +19,7 @@ import torch
 
 from trainctl.bounds import check_zip_member
 from trainctl.errors import ArtifactError, ConfigError, TrainctlError
+from trainctl.serialization.h5probe import H5Probe
 from trainctl.serialization.keras_h5 import load_weights_h5
 from trainctl.serialization.keras_json import model_spec_from_json
 
@@ -123,15 +124,16 @@ def load_keras_zip(path: Path) -> Sequential:
     label = Path(path).name
     with tempfile.TemporaryDirectory(prefix="trainctl-keras-") as tmp:
         archive = read_keras_zip(Path(path), Path(tmp))
-        try:
-            spec = model_spec_from_json(archive.config)
-            with torch.random.fork_rng(devices=[]):
-                model = build_model(spec)
-        except (ArtifactError, ConfigError) as exc:
-            detail = exc.render() if isinstance(exc, TrainctlError) else str(exc)
-            raise ArtifactError(f"{label}: {CONFIG_MEMBER}: {detail}") from None
-        try:
-            load_weights_h5(model, archive.weights)
-        except ArtifactError as exc:
-            raise ArtifactError(f"{label}: {exc.render()}") from None
+        with H5Probe(archive.weights) as probe:  # overlaps with building the model
+            try:
+                spec = model_spec_from_json(archive.config)
+                with torch.random.fork_rng(devices=[]):
+                    model = build_model(spec)
+            except (ArtifactError, ConfigError) as exc:
+                detail = exc.render() if isinstance(exc, TrainctlError) else str(exc)
+                raise ArtifactError(f"{label}: {CONFIG_MEMBER}: {detail}") from None
+            try:
+                load_weights_h5(model, archive.weights, probe)
+            except ArtifactError as exc:
+                raise ArtifactError(f"{label}: {exc.render()}") from None
     return model.eval()
