@@ -1,11 +1,12 @@
 """Read an HDF5 file in a child process before this process opens it.
 
-A damaged or hostile HDF5 file can crash or hang the HDF5 C library inside h5py (fuzzing found a
-segfault from flipped bytes, and one wrong object size in a global heap loops forever), and no
-``try``/``except`` contains that: the whole command dies with signal 11, or never returns. So the child reads the file first, every object, attribute and dataset, the way
-the loaders will; if the child dies on a signal or hangs, the file is refused with exit 4 and this
-process never opens it. A file the child reads cleanly is then read here as usual, with the
-loaders' own checks and messages (a Python error in the child is left for them to report).
+A damaged or hostile HDF5 file can crash or hang the HDF5 C library inside h5py: fuzzing found a
+segfault from one byte of a string type, and one wrong object size in a global heap loops
+forever. No ``try``/``except`` contains that; the whole command dies with signal 11, or never
+returns. So a child reads the file first, every object, attribute and dataset, as the loaders
+will. If the child dies on a signal or hangs, the file is refused with exit 4 and this process
+never opens it. A file the child reads cleanly is then read here as usual, with the loaders' own
+checks and messages (a Python error in the child is left for them to report).
 
 The child runs this file as a script in isolated mode, so it imports h5py and numpy only (no
 torch): about 0.2 s, started early so that it overlaps with building the model.
