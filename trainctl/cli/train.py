@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +44,83 @@ def _signals_to(flag: list[int]) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@dataclass(frozen=True)
+class TrainArgs:
+    """The options of one ``trainctl train``, shared by the one-process path, the distributed
+    launcher (which hands them on to each worker) and each rank."""
+
+    config: Path | None
+    overrides: tuple[str, ...]
+    name: str | None
+    runs_dir: Path
+    device: str | None
+    smoke: bool
+    as_json: bool
+    threads: int | None
+    resume: Path | None
+    init_from: Path | None
+
+    @property
+    def out(self) -> Any:
+        """Where messages go: stderr under ``--json``, so stdout holds the one JSON object."""
+        return sys.stderr if self.as_json else sys.stdout
+
+    def load(self) -> Any:
+        """The config to train: the resumed run's resolved config, or CONFIG with the overrides
+        (``--threads`` is one more override)."""
+        from trainctl.config import load_config
+        from trainctl.errors import ConfigError
+        from trainctl.runs import RunDir
+
+        if self.resume is not None:
+            return load_config(RunDir.open(self.resume).file(RunDir.RESOLVED))
+        if self.config is None:
+            raise ConfigError("expected a CONFIG file (or --resume RUN)", hint="trainctl train configs/xor.yaml")
+        return load_config(self.config, [*self.overrides, *([f"threads={self.threads}"] if self.threads else [])])
+
+    def verbose(self, loaded: Any) -> Any:
+        """Keras's ``verbose``: the config's, or ``auto`` when resuming (its config is not re-read)."""
+        return "auto" if self.resume is not None else loaded.config.fit.verbose
+
+    def fit(self, loaded: Any, flag: list[int], progress: Any, announce: bool, **dist: Any) -> Any:
+        """``api.train`` with these options; ``announce`` prints the run folder once it exists."""
+        from trainctl import api
+
+        on_run_dir: Callable[[Path], None] | None = (
+            (lambda p: print(f"run folder: {p}", file=self.out)) if announce else None
+        )
+        return api.train(
+            loaded,
+            interrupt=flag,
+            runs_dir=self.runs_dir,
+            name=self.name,
+            device=self.device,
+            smoke=self.smoke,
+            init_from=self.init_from,
+            progress=progress,
+            on_run_dir=on_run_dir,
+            **dist,
+        )
+
+    def worker_argv(self) -> list[str]:
+        """The command line each distributed worker gets: these options, paths made absolute."""
+        args: list[str] = []
+        if self.resume is not None:
+            args += ["--resume", str(Path(self.resume).resolve())]
+        else:
+            args += [str(Path(str(self.config)).resolve()), *self.overrides]
+        args += ["--runs-dir", str(Path(self.runs_dir).resolve())]
+        named = {"--name": self.name, "--device": self.device, "--threads": self.threads, "--init-from": self.init_from}
+        for flag, value in named.items():
+            if value is not None:
+                args += [flag, str(Path(value).resolve()) if isinstance(value, Path) else str(value)]
+        if self.smoke:
+            args.append("--smoke")
+        if self.as_json:
+            args.append("--json")
+        return args
 
 
 def _worker_env() -> bool:
@@ -104,10 +182,11 @@ def train(
     """Train a model described by CONFIG into runs/<name>-<timestamp>/."""
     from trainctl import api
     from trainctl.cli.common import ClosedStream
-    from trainctl.config import load_config
     from trainctl.errors import ConfigError, IOFailure
 
-    out = sys.stderr if as_json else sys.stdout
+    args = TrainArgs(
+        config, tuple(overrides or ()), name, runs_dir, device, smoke, as_json, threads, resume, init_from
+    )  # fmt: skip
     if isinstance(sys.stdout, ClosedStream):  # fail before a run folder exists, not after
         raise IOFailure("stdout is closed", hint="give train an open stdout (or redirect it to a file)")
     if resume is not None and (config is not None or overrides or init_from is not None):
@@ -118,15 +197,12 @@ def train(
     if _worker_env():  # started by torchrun (or trainctl's launcher): this process is one rank
         from trainctl.cli.train_dist import train_rank
 
-        train_rank(config, overrides, name, runs_dir, device, smoke, as_json, threads, resume, init_from, dist_timeout)
+        train_rank(args, dist_timeout)
         return
     if nproc_per_node is not None or nnodes > 1:
         from trainctl.cli.train_dist import launch
 
-        code = launch(
-            config, overrides, name, runs_dir, device, smoke, as_json, threads, resume, init_from,
-            nproc_per_node or "1", nnodes, node_rank, rdzv_endpoint, max_restarts, dist_timeout,
-        )  # fmt: skip
+        code = launch(args, nproc_per_node or "1", nnodes, node_rank, rdzv_endpoint, max_restarts, dist_timeout)
         if code is not None:
             if code:
                 raise typer.Exit(code)
@@ -137,24 +213,12 @@ def train(
         with _signals_to(flag):
             result = api.resume(resume, progress=_progress(verbose, as_json), interrupt=flag, device=device)
     else:
-        if config is None:
-            raise ConfigError("expected a CONFIG file (or --resume RUN)", hint="trainctl train configs/xor.yaml")
-        loaded = load_config(config, [*(overrides or []), *([f"threads={threads}"] if threads else [])])
-        verbose = loaded.config.fit.verbose
+        loaded = args.load()
+        verbose = args.verbose(loaded)
         progress = _progress(verbose, as_json)
         with _signals_to(flag):
-            result = api.train(
-                loaded,
-                interrupt=flag,
-                runs_dir=runs_dir,
-                name=name,
-                device=device,
-                smoke=smoke,
-                init_from=init_from,
-                progress=progress,
-                on_run_dir=(lambda p: print(f"run folder: {p}", file=out)) if verbose != 0 else None,
-            )
-    finish(result, as_json, verbose, out)
+            result = args.fit(loaded, flag, progress, announce=verbose != 0)
+    finish(result, as_json, verbose, args.out)
 
 
 def finish(result: Any, as_json: bool, verbose: Any, out: Any) -> None:

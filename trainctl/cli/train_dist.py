@@ -9,26 +9,20 @@ trains its shard. Rank 0 prints and writes; the other ranks stay silent unless `
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from trainctl.cli.common import STATE
 from trainctl.errors import ArtifactError, ConfigError, DistributedFailure, TrainctlError
 
+if TYPE_CHECKING:
+    from trainctl.cli.train import TrainArgs
+
 
 def launch(
-    config: Path | None,
-    overrides: list[str] | None,
-    name: str | None,
-    runs_dir: Path,
-    device: str | None,
-    smoke: bool,
-    as_json: bool,
-    threads: int | None,
-    resume: Path | None,
-    init_from: Path | None,
+    args: TrainArgs,
     nproc: str,
     nnodes: int,
     node_rank: int,
@@ -40,7 +34,6 @@ def launch(
     if not STATE.debug:  # c10d's and gloo's C++ logs (before torch loads; workers inherit it): --debug shows them
         os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     from trainctl import api
-    from trainctl.config import load_config
     from trainctl.distributed.context import timeout_seconds
     from trainctl.distributed.launch import Launch, resolve_nproc, run_workers
     from trainctl.runs import RunDir
@@ -57,42 +50,34 @@ def launch(
     spec.check()
     if spec.world == 1:
         return None
-    out = sys.stderr if as_json else sys.stdout
     # everything a worker would refuse, refused here, before any process starts
-    if resume is not None:
-        run = RunDir.open(resume)
+    if args.resume is not None:
+        run = RunDir.open(args.resume)
         info = run.read_json(RunDir.RUN)
         if info.get("status") in ("completed", "stopped_early"):
             raise ArtifactError(f"{run.path} already finished ({info['status']}); nothing to resume")
         if not run.file(RunDir.RESOLVED).is_file():
             raise ArtifactError(f"{run.file(RunDir.RESOLVED)}: missing; this run cannot be resumed, train it again")
-        loaded = load_config(run.file(RunDir.RESOLVED))
-        verbose: Any = "auto"
-    else:
-        if config is None:
-            raise ConfigError("expected a CONFIG file (or --resume RUN)", hint="trainctl train configs/xor.yaml")
-        loaded = load_config(config, [*(overrides or []), *([f"threads={threads}"] if threads else [])])
-        verbose = loaded.config.fit.verbose
-        if init_from is not None:
-            RunDir.open(Path(init_from))
+    elif args.init_from is not None:
+        RunDir.open(Path(args.init_from))
+    loaded = args.load()
     cfg = loaded.config
     try:
         api.check_global_batch(cfg.fit.resolved_batch_size, spec.world)
-        _check_devices(device or cfg.device, spec.nproc_per_node)
+        _check_devices(args.device or cfg.device, spec.nproc_per_node)
     except TrainctlError as exc:
         exc.locate(loaded.where)
         raise
     run_dir: Path | None = None
     if spec.node_rank == 0:  # node 0 holds rank 0, which writes the one run folder
-        if resume is not None:
-            run_dir = Path(resume)
+        if args.resume is not None:
+            run_dir = Path(args.resume)
         else:
-            run_dir = api.create_run_folder(loaded, runs_dir, name)
-            if verbose != 0:
-                print(f"run folder: {run_dir}", file=out, flush=True)
-    args = _worker_args(config, overrides, name, runs_dir, device, smoke, as_json, threads, resume, init_from)
+            run_dir = api.create_run_folder(loaded, args.runs_dir, args.name)
+            if args.verbose(loaded) != 0:
+                print(f"run folder: {run_dir}", file=args.out, flush=True)
     try:
-        return run_workers(spec, args, run_dir)
+        return run_workers(spec, args.worker_argv(), run_dir)
     except DistributedFailure as exc:
         if run_dir is not None:
             _mark_failed(run_dir, exc)
@@ -119,35 +104,6 @@ def _check_devices(device: str, nproc: int) -> None:
         )
 
 
-def _worker_args(
-    config: Path | None,
-    overrides: list[str] | None,
-    name: str | None,
-    runs_dir: Path,
-    device: str | None,
-    smoke: bool,
-    as_json: bool,
-    threads: int | None,
-    resume: Path | None,
-    init_from: Path | None,
-) -> list[str]:
-    """The command line each worker gets: this one, without the launcher's flags."""
-    args: list[str] = []
-    if resume is not None:
-        args += ["--resume", str(Path(resume).resolve())]
-    else:
-        args += [str(Path(str(config)).resolve()), *(overrides or [])]
-    args += ["--runs-dir", str(Path(runs_dir).resolve())]
-    for flag, value in (("--name", name), ("--device", device), ("--threads", threads), ("--init-from", init_from)):
-        if value is not None:
-            args += [flag, str(Path(value).resolve()) if isinstance(value, Path) else str(value)]
-    if smoke:
-        args.append("--smoke")
-    if as_json:
-        args.append("--json")
-    return args
-
-
 def _mark_failed(run_dir: Path, exc: TrainctlError) -> None:
     """A rank that was killed could not record its end: the launcher does."""
     from trainctl.runs import RunDir
@@ -165,67 +121,36 @@ def _mark_failed(run_dir: Path, exc: TrainctlError) -> None:
 # one rank
 
 
-def train_rank(
-    config: Path | None,
-    overrides: list[str] | None,
-    name: str | None,
-    runs_dir: Path,
-    device: str | None,
-    smoke: bool,
-    as_json: bool,
-    threads: int | None,
-    resume: Path | None,
-    init_from: Path | None,
-    dist_timeout: float | None,
-) -> None:
+def train_rank(args: TrainArgs, dist_timeout: float | None) -> None:
     """One worker: join the group, train this rank's shard, and report as the CLI does (rank 0)."""
     from trainctl import api
     from trainctl.cli.train import _progress, _signals_to, finish
-    from trainctl.config import load_config
     from trainctl.distributed.context import ENV_RUN_DIR, as_failure, env, init, timeout_seconds
     from trainctl.distributed.launch import record_failure
-    from trainctl.runs import RunDir
 
     e = env()
     assert e is not None
     main = e.rank == 0
     if not main and not STATE.debug:
         _silence()
-    out = sys.stderr if as_json else sys.stdout
     launched_into = os.environ.get(ENV_RUN_DIR)
-    if resume is None and launched_into and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0:
-        resume = Path(launched_into)  # --max-restarts: a restarted job continues from the last saved state
+    if args.resume is None and launched_into and int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0:
+        # --max-restarts: a restarted job continues from the last saved state
+        args = dataclasses.replace(args, resume=Path(launched_into))
     ctx = None
     try:
-        if resume is not None:
-            loaded = load_config(RunDir.open(resume).file(RunDir.RESOLVED))
-            verbose: Any = "auto"
-        else:
-            if config is None:
-                raise ConfigError("expected a CONFIG file (or --resume RUN)")
-            loaded = load_config(config, [*(overrides or []), *([f"threads={threads}"] if threads else [])])
-            verbose = loaded.config.fit.verbose
-        ctx = init(e, device or loaded.config.device, timeout_seconds(dist_timeout))
-        progress = _progress(verbose, as_json) if main else None
+        loaded = args.load()
+        verbose = args.verbose(loaded)
+        ctx = init(e, args.device or loaded.config.device, timeout_seconds(dist_timeout))
+        progress = _progress(verbose, args.as_json) if main else None
         flag: list[int] = []
         with _signals_to(flag):
-            if resume is not None:
-                result = api.resume(resume, progress=progress, interrupt=flag, device=device, dist=ctx)
+            if args.resume is not None:
+                result = api.resume(args.resume, progress=progress, interrupt=flag, device=args.device, dist=ctx)
             else:
                 announce = main and verbose != 0 and not launched_into  # the launcher announced it
-                result = api.train(
-                    loaded,
-                    interrupt=flag,
-                    runs_dir=runs_dir,
-                    name=name,
-                    device=device,
-                    smoke=smoke,
-                    init_from=init_from,
-                    progress=progress,
-                    on_run_dir=(lambda p: print(f"run folder: {p}", file=out)) if announce else None,
-                    dist=ctx,
-                    run_dir=Path(launched_into) if launched_into and main else None,
-                )
+                run_dir = Path(launched_into) if launched_into and main else None
+                result = args.fit(loaded, flag, progress, announce, dist=ctx, run_dir=run_dir)
     except TrainctlError as exc:
         record_failure(f"rank {e.rank}: {exc.render()}")
         raise
@@ -240,7 +165,7 @@ def train_rank(
             with contextlib.suppress(Exception):  # a peer already gone: nothing left to close cleanly
                 ctx.close()
     if main:
-        finish(result, as_json, verbose, out)
+        finish(result, args.as_json, verbose, args.out)
 
 
 def _silence() -> None:
