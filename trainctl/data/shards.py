@@ -20,6 +20,7 @@ import numpy as np
 
 from trainctl.bounds import check_declared
 from trainctl.data.paths import resolve
+from trainctl.data.rows import DiskRows
 from trainctl.errors import ConfigError, DataError, DataFileNotFound
 
 GLOB_CHARS = frozenset("*?[")
@@ -51,7 +52,7 @@ def expand(base_dir: Path, names: str | list[str], key: str) -> list[Path]:
     return [resolve(base_dir, n, f"{key}[{i}]") for i, n in enumerate(names)]
 
 
-class Concat:
+class Concat(DiskRows):
     """Rows of several arrays (memory maps or in memory) as one array of ``len`` rows, read only
     when sliced. Integer indices may come in any order; the result keeps their order."""
 
@@ -62,29 +63,17 @@ class Concat:
         self.dtype = parts[0].dtype
         self.ndim = len(self.shape)
 
-    def __len__(self) -> int:
-        return self.shape[0]
+    def _span(self, start: int, stop: int) -> np.ndarray:
+        pieces = []
+        for k, part in enumerate(self.parts):
+            lo, hi = max(start, int(self.starts[k])), min(stop, int(self.starts[k + 1]))
+            if lo < hi:
+                pieces.append(np.array(part[lo - self.starts[k] : hi - self.starts[k]]))
+        if not pieces:
+            return np.empty((0, *self.shape[1:]), dtype=self.dtype)
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
-    def __getitem__(self, rows: Any) -> np.ndarray:
-        if isinstance(rows, (int, np.integer)):
-            return self[np.asarray([rows])][0]
-        if isinstance(rows, slice):
-            start, stop, step = rows.indices(len(self))
-            if step != 1:
-                return self[np.arange(start, stop, step)]
-            pieces = []
-            for k, part in enumerate(self.parts):
-                lo, hi = max(start, int(self.starts[k])), min(stop, int(self.starts[k + 1]))
-                if lo < hi:
-                    pieces.append(np.array(part[lo - self.starts[k] : hi - self.starts[k]]))
-            if not pieces:
-                return np.empty((0, *self.shape[1:]), dtype=self.dtype)
-            return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
-        n = len(self)
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"row index out of range for {n} rows")
-        idx = np.where(idx < 0, idx + n, idx)
+    def _take(self, idx: np.ndarray) -> np.ndarray:
         shard = np.searchsorted(self.starts, idx, side="right") - 1
         out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         from trainctl.data.mapped import read_rows

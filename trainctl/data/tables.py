@@ -26,6 +26,7 @@ import numpy as np
 
 from trainctl.bounds import human
 from trainctl.data.csvfile import _numeric, columns, encode_targets
+from trainctl.data.rows import DiskRows
 from trainctl.errors import DataError
 
 CHUNK_CELLS = 1_000_000  # CSV cells parsed per chunk (Python strings cost ~60 bytes each)
@@ -46,7 +47,7 @@ def _pread(fd: int, view: memoryview, offset: int) -> int:
     return got
 
 
-class DiskTable:
+class DiskTable(DiskRows):
     """Rows of one dtype in a scratch file that was unlinked as soon as it was made: it takes no
     name on disk, goes away with the last process holding it (even after ``kill -9``), and forked
     workers read it through the inherited descriptor with ``pread`` (no shared file offset)."""
@@ -86,9 +87,6 @@ class DiskTable:
             raise DataError(f"expected at least one data row in {name}, received none")
         return cls(fd, dtype, row_shape, rows, name)
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def nbytes_on_disk(self) -> int:
         return len(self) * self.row_bytes
 
@@ -96,27 +94,18 @@ class DiskTable:
         if _pread(self.fd, out, start * self.row_bytes) != count * self.row_bytes:
             raise DataError(f"the scratch table of {self.name} ended early (rows {start}..{start + count})")
 
-    def __getitem__(self, rows: Any) -> np.ndarray:
-        if isinstance(rows, (int, np.integer)):
-            return self[np.asarray([rows])][0]
-        if isinstance(rows, slice):
-            start, stop, step = rows.indices(len(self))
-            if step != 1:
-                return self[np.arange(start, stop, step)]
-            n = max(0, stop - start)
-            out = np.empty((n, *self.shape[1:]), dtype=self.dtype)
-            if n:
-                self._read(start, n, memoryview(out.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
-            return out
-        idx = np.asarray(rows, dtype=np.int64).reshape(-1)
-        n = len(self)
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"row index out of range for {n} rows")
+    def _span(self, start: int, stop: int) -> np.ndarray:
+        out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
+        if stop > start:
+            self._read(start, stop - start, memoryview(out.reshape(-1).view(np.uint8)))  # type: ignore[arg-type]
+        return out
+
+    def _take(self, idx: np.ndarray) -> np.ndarray:
         out = np.empty((len(idx), *self.shape[1:]), dtype=self.dtype)
         view = memoryview(out.reshape(-1).view(np.uint8))  # type: ignore[arg-type]
         rb = self.row_bytes
         for k, i in enumerate(idx.tolist()):
-            self._read(i % n, 1, view[k * rb : (k + 1) * rb])
+            self._read(i, 1, view[k * rb : (k + 1) * rb])
         return out
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
