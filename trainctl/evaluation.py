@@ -455,13 +455,14 @@ def evaluate_with_predictions(
 
 
 def _input_options(lr: LoadedRun) -> Any:
-    """CSV columns of a CSV-trained run, and the image colour mode that fits the model's input."""
+    """The columns of a run trained on a table (CSV or Parquet: either file type is read with them),
+    and the image colour mode that fits the model's input."""
     from trainctl.data.inputs import InputOptions
 
     spec, shape = lr.config.data, tuple(lr.model.input_shape)
     mode = "RGB" if len(shape) == 3 and shape[-1] == 3 else "L"
-    if spec is not None and spec.source == "csv":
-        return InputOptions(spec.features, spec.target, spec.delimiter, mode)
+    if spec is not None and spec.source in ("csv", "parquet"):
+        return InputOptions(spec.features, spec.target, getattr(spec, "delimiter", ","), mode)
     return InputOptions(image_mode=mode)
 
 

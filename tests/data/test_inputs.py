@@ -190,5 +190,5 @@ def test_missing_and_unknown_inputs(tmp_path: Path) -> None:
         open_input(tmp_path / "input.npy")
     assert "inputs.npy" in (e.value.hint or "")
     (tmp_path / "model.bin").write_bytes(b"\x01\x02\x03\x04\x05")
-    with pytest.raises(DataError, match=r"expected \.npy, \.npz, \.csv, an IDX file"):
+    with pytest.raises(DataError, match=r"expected \.npy, \.npz, \.csv, \.parquet, an IDX file"):
         open_input(tmp_path / "model.bin")

@@ -183,3 +183,28 @@ def test_streamed_tables_train_as_in_memory(cli: Cli, tmp_path: Path) -> None:
         history.pop("epoch_time", None)
         runs.append(history)
     assert runs[0] == runs[1] == runs[2]
+
+
+def test_predict_reads_parquet_as_the_same_csv(cli: Cli, tmp_path: Path) -> None:
+    """``trainctl predict RUN t.parquet`` equals ``predict RUN t.csv`` on the same table, with or
+    without the target column (predict needs none); a text feature column is exit 3."""
+    x, labels = _frame(5)
+    _write_csv(tmp_path / "t.csv", x, labels)
+    _write_parquet(tmp_path / "t.parquet", x, labels, group=400)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(CONFIG.format(source="parquet", path="t.parquet", cache="memory", workers=0))
+    res = cli("train", cfg, "--runs-dir", tmp_path / "runs", "fit.epochs=1", "--json")
+    assert res.exit_code == 0, res.stderr
+    run = next((tmp_path / "runs").iterdir())
+    pq.write_table(pq.read_table(tmp_path / "t.parquet").drop(["label"]), tmp_path / "x.parquet", row_group_size=999)
+    out = {}
+    for name in ("t.csv", "t.parquet", "x.parquet"):
+        res = cli("predict", run, tmp_path / name, "--output", tmp_path / f"{name}.npy")
+        assert res.exit_code == 0, res.stderr
+        out[name] = np.load(tmp_path / f"{name}.npy")
+    assert out["t.csv"].shape == (N, 3)
+    assert np.array_equal(out["t.csv"], out["t.parquet"]) and np.array_equal(out["t.csv"], out["x.parquet"])
+    pq.write_table(pa.table({"a": ["x"] * 3, **{n: [1.0, 2.0, 3.0] for n in NAMES[1:]}}), tmp_path / "s.parquet")
+    res = cli("predict", run, tmp_path / "s.parquet")
+    assert res.exit_code == 3
+    assert "expected numbers in feature column 'a'" in res.stderr

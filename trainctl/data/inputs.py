@@ -286,6 +286,37 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def feature_columns(options: InputOptions, header: list[str] | None, width: int, name: str) -> list[int] | None:
+    """Which columns are features: the run's ``features`` by name/index, else all but the target
+    (None: all of them)."""
+    feats, target = options.features, options.target
+
+    def index(j: int) -> int:
+        if -width <= j < width:
+            return j % width
+        raise DataError(f"expected a column index below {width} in {name}, received {j}")
+
+    def named(column: str) -> int:
+        if header is not None and column in header:
+            return header.index(column)
+        guess = did_you_mean(column, header or [])
+        raise DataError(
+            f"expected a column named {column!r} (a feature the run was trained on) in {name}, "
+            f"received columns {', '.join(header or [])}",
+            hint=f"did you mean {guess!r}?" if guess else None,
+        )
+
+    if header is None:
+        if feats is not None and all(isinstance(f, int) for f in feats):
+            return [index(f) for f in feats]  # type: ignore[arg-type]
+        return None
+    if feats is not None:
+        return [named(f) if isinstance(f, str) else index(f) for f in feats]
+    if isinstance(target, str) and target in header:
+        return [j for j, h in enumerate(header) if h != target]
+    return None
+
+
 class CsvReader:
     """Numeric CSV, a row at a time; a header row (any non-number) selects columns by name."""
 
@@ -296,34 +327,6 @@ class CsvReader:
         self.header: list[str] | None = None
         self.name = str(source) if isinstance(source, Path) else "<stdin>"
         self.delimiter = "\t" if isinstance(source, Path) and source.suffix == ".tsv" else options.delimiter
-
-    def _columns(self, header: list[str] | None, width: int) -> list[int] | None:
-        """Which columns are features: the run's ``features`` by name/index, else all but the target."""
-        feats, target = self.options.features, self.options.target
-        if header is None:
-            if feats is not None and all(isinstance(f, int) for f in feats):
-                return [self._index(f, width) for f in feats]  # type: ignore[arg-type]
-            return None
-        if feats is not None:
-            return [self._named(f, header) if isinstance(f, str) else self._index(f, width) for f in feats]
-        if isinstance(target, str) and target in header:
-            return [j for j, h in enumerate(header) if h != target]
-        return None
-
-    def _index(self, j: int, width: int) -> int:
-        if -width <= j < width:
-            return j % width
-        raise DataError(f"expected a column index below {width} in {self.name}, received {j}")
-
-    def _named(self, name: str, header: list[str]) -> int:
-        if name in header:
-            return header.index(name)
-        guess = did_you_mean(name, header)
-        raise DataError(
-            f"expected a column named {name!r} (a feature the run was trained on) in {self.name}, "
-            f"received columns {', '.join(header)}",
-            hint=f"did you mean {guess!r}?" if guess else None,
-        )
 
     def chunks(self, size: int) -> Iterator[np.ndarray]:
         if isinstance(self.source, Path):
@@ -349,7 +352,7 @@ class CsvReader:
                     width = len(row)
                     header = None if all(_is_number(c) for c in row) else [c.strip() for c in row]
                     self.header = header
-                    cols = self._columns(header, width)
+                    cols = feature_columns(self.options, header, width, self.name)
                     if header is not None:
                         continue
                 if len(row) != width:
@@ -382,6 +385,30 @@ class CsvReader:
                 f"expected numbers in {self.name}, received {str(cells[i, j])!r} on line {lines[i]}, "
                 f"column {column + 1}{label}"
             ) from None
+
+
+class ParquetReader:
+    """Numeric columns of a Parquet file, one row group at a time (pyarrow: the ``parquet``
+    extra): the run's features by name or index, else every column but the target."""
+
+    def __init__(self, path: Path, options: InputOptions = InputOptions()) -> None:
+        from trainctl.data.tables import numeric_columns, parquet_file
+
+        self.name = str(path)
+        self.pf = parquet_file(path, DataError)
+        header = list(self.pf.schema_arrow.names)
+        cols = feature_columns(options, header, len(header), self.name)
+        self.columns = [header[j] for j in (cols if cols is not None else range(len(header)))]
+        numeric_columns(self.pf.schema_arrow, self.columns, path)
+        self.rows: int | None = int(self.pf.metadata.num_rows)
+
+    def chunks(self, size: int) -> Iterator[np.ndarray]:
+        from trainctl.data.tables import row_group
+
+        for g in range(self.pf.num_row_groups):
+            group = row_group(self.pf, g, self.columns, self.name)
+            for i in range(0, group.shape[0], size):
+                yield group[i : i + size]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,9 +483,13 @@ def open_input(source: str | Path | IO[str], options: InputOptions = InputOption
         return NpzReader(path)
     if suffix in CSV_SUFFIXES:
         return CsvReader(path, options)
+    if suffix in (".parquet", ".pq"):
+        return ParquetReader(path, options)
     if is_idx(path):
         return IdxReader(path)
-    raise DataError(f"expected .npy, .npz, .csv, an IDX file (raw or .gz) or a folder of images, received {path}")
+    raise DataError(
+        f"expected .npy, .npz, .csv, .parquet, an IDX file (raw or .gz) or a folder of images, received {path}"
+    )
 
 
 def read_all(reader: Reader, size: int = 65536) -> np.ndarray:

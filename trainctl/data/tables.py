@@ -27,7 +27,7 @@ import numpy as np
 from trainctl.bounds import human
 from trainctl.data.csvfile import _numeric, columns, encode_targets
 from trainctl.data.rows import DiskRows
-from trainctl.errors import DataError
+from trainctl.errors import DataError, TrainctlError
 
 CHUNK_CELLS = 1_000_000  # CSV cells parsed per chunk (Python strings cost ~60 bytes each)
 COUNT_BLOCK = 16 * 2**20  # bytes per read when counting a CSV's lines
@@ -193,22 +193,25 @@ def csv_chunks(spec: Any, path: Path, sink: list[np.ndarray]) -> Iterator[np.nda
 # Parquet by row group
 
 
-def pyarrow_parquet() -> Any:
+def pyarrow_parquet(error: type[TrainctlError] | None = None) -> Any:
+    """``pyarrow.parquet``, or ``error`` (default: a config error on ``data.source``) naming the extra."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
         from trainctl.errors import ConfigError
 
+        hint = "pip install 'trainctl[parquet]' (or pip install 'pyarrow>=14')"
+        if error is not None:
+            raise error("reading a Parquet file needs pyarrow, which is not installed", hint=hint) from None
         raise ConfigError(
-            "source: parquet needs pyarrow, which is not installed",
-            key="data.source",
-            hint="pip install 'trainctl[parquet]' (or pip install 'pyarrow>=14')",
+            "source: parquet needs pyarrow, which is not installed", key="data.source", hint=hint
         ) from None
     return pq
 
 
-def _parquet_file(path: Path) -> Any:
-    pq = pyarrow_parquet()
+def parquet_file(path: Path, missing: type[TrainctlError] | None = None) -> Any:
+    """The opened ``pq.ParquetFile`` (its footer only); ``missing``: the error when pyarrow is absent."""
+    pq = pyarrow_parquet(missing)
     import pyarrow as pa
 
     try:
@@ -219,7 +222,7 @@ def _parquet_file(path: Path) -> Any:
 
 def parquet_layout(spec: Any, path: Path) -> tuple[Any, list[str], int, list[int]]:
     """``(ParquetFile, column names, target column, feature columns)``; features must be numbers."""
-    pf = _parquet_file(path)
+    pf = parquet_file(path)
     import pyarrow as pa
 
     schema = pf.schema_arrow
@@ -227,14 +230,7 @@ def parquet_layout(spec: Any, path: Path) -> tuple[Any, list[str], int, list[int
     if len(header) < 2:
         raise DataError(f"expected a target and feature columns in {path}, received columns {header}")
     t, cols = columns(spec, header, path)
-    for j in cols:
-        kind = schema.field(j).type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
-            raise DataError(
-                f"expected numbers in feature column {header[j]!r} of {path}, received type {kind}",
-                key="data.features",
-                hint="encode text columns as numbers, or leave the column out of data.features",
-            )
+    numeric_columns(schema, [header[j] for j in cols], path)
     kind = schema.field(t).type
     if not (
         pa.types.is_integer(kind)
@@ -249,6 +245,34 @@ def parquet_layout(spec: Any, path: Path) -> tuple[Any, list[str], int, list[int
             key="data.target",
         )
     return pf, header, t, cols
+
+
+def numeric_columns(schema: Any, names: list[str], path: Path) -> None:
+    """Feature columns must hold numbers (integers, floats or booleans)."""
+    import pyarrow as pa
+
+    for name in names:
+        kind = schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+            raise DataError(
+                f"expected numbers in feature column {name!r} of {path}, received type {kind}",
+                key="data.features",
+                hint="encode text columns as numbers, or leave the column out of data.features",
+            )
+
+
+def row_group(pf: Any, g: int, names: list[str], label: str) -> np.ndarray:
+    """Row group ``g``'s columns ``names`` as one float64 array (nulls become NaN)."""
+    import pyarrow as pa
+
+    try:
+        group = pf.read_row_group(g, columns=names)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"expected a readable row group {g} in {label}, received: {exc}") from None
+    x = np.empty((group.num_rows, len(names)), dtype=np.float64)
+    for k in range(len(names)):
+        x[:, k] = _numpy(group.column(k))
+    return x
 
 
 def _numpy(column: Any) -> np.ndarray:
@@ -271,16 +295,14 @@ def parquet_chunks(spec: Any, path: Path, sink: list[np.ndarray]) -> Iterator[np
     pf, header, t, cols = parquet_layout(spec, path)
     names = [header[j] for j in cols]
     for g in range(pf.num_row_groups):
+        x = row_group(pf, g, names, str(path))  # columns are stored apart: two reads cost no more than one
+        if not len(x):
+            continue
         try:
-            group = pf.read_row_group(g, columns=[*names, header[t]])
+            target = pf.read_row_group(g, columns=[header[t]])
         except (pa.ArrowException, OSError) as exc:
             raise DataError(f"expected a readable row group {g} in {path}, received: {exc}") from None
-        if group.num_rows == 0:
-            continue
-        x = np.empty((group.num_rows, len(names)), dtype=np.float64)
-        for k in range(len(names)):
-            x[:, k] = _numpy(group.column(k))
-        sink.append(_numpy(group.column(len(names))))
+        sink.append(_numpy(target.column(0)))
         yield x
 
 
