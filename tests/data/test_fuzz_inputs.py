@@ -1,5 +1,5 @@
-"""Fuzzing the predict readers with hypothesis: valid ``.npy``, ``.npz``, IDX (raw and gzip), CSV and
-PNG inputs with their headers and bodies mutated byte-wise. Reading must yield arrays or raise a
+"""Fuzzing the predict readers with hypothesis: valid ``.npy``, ``.npz``, IDX (raw and gzip), CSV,
+PNG and Parquet inputs with their headers and bodies mutated byte-wise. Reading must yield arrays or raise a
 DataError (exit 3), never anything else.
 
 CI runs the fixed-seed slice; ``TRAINCTL_FUZZ_FULL=1 pytest -m slow`` the full count."""
@@ -43,6 +43,15 @@ def _bases() -> dict[str, bytes]:
     buf = io.BytesIO()
     Image.fromarray(x[0]).save(buf, format="PNG")
     out["img.png"] = buf.getvalue()
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # the parquet extra is optional; the test extra has it
+        return out
+    buf = io.BytesIO()
+    flat = x.reshape(6, 16)
+    pq.write_table(pa.table({f"f{j}": flat[:, j].astype(np.float64) for j in range(4)}), buf, row_group_size=4)
+    out["a.parquet"] = buf.getvalue()
     return out
 
 
@@ -62,7 +71,9 @@ def read(path: Path) -> None:
 @st.composite
 def cases(draw: st.DrawFn) -> tuple[str, bytes]:
     name = draw(st.sampled_from(sorted(BASES)))
-    return name, draw(byte_mutated(BASES[name], header=128))
+    # Parquet keeps its schema in a footer: mutate anywhere, not mostly the first bytes
+    header = len(BASES[name]) if name.endswith(".parquet") else 128
+    return name, draw(byte_mutated(BASES[name], header=header))
 
 
 def check(case: tuple[str, bytes]) -> None:
