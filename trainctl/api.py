@@ -743,10 +743,10 @@ def render_summary(model: Any, *, width: int = 76, color: bool = False) -> str:
 
 def summary(loaded: LoadedConfig) -> tuple[str, list[Any]]:
     """The model name and summary rows from the config alone: no torch, no data."""
-    from trainctl.model.shapes_graph import build_graph, summary_rows
+    from trainctl.memory import spec_rows
 
     try:
-        rows = summary_rows(build_graph(loaded.config.model))
+        rows = spec_rows(loaded.config.model)
     except TrainctlError as exc:
         exc.locate(loaded.where)
         raise
