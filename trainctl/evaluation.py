@@ -7,6 +7,7 @@ A run folder holds everything needed: ``config.resolved.yaml`` (loss, metrics, d
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,6 +65,17 @@ class PredictResult:
 
 def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | None = None) -> LoadedRun:
     """Load a run folder (a path, or a run name: the newest under ``runs_dir``)."""
+    from trainctl.h5probe import H5Probe
+
+    rd = RunDir.find(run, Path(runs_dir))
+    weights = rd.file("model.weights.h5")
+    # the weights file's child-process read starts before torch loads, so it costs no time
+    probe = H5Probe(weights) if weights.is_file() else None
+    with probe if probe is not None else contextlib.nullcontext():
+        return _open_run(rd, device, probe)
+
+
+def _open_run(rd: RunDir, device: str | None, probe: Any) -> LoadedRun:
     import torch
 
     from trainctl.api import default_threads, resolve_device
@@ -71,7 +83,6 @@ def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | No
     from trainctl.importer import load_resolved
     from trainctl.serialization import load_model_from_dir
 
-    rd = RunDir.find(run, Path(runs_dir))
     info = rd.read_json(RunDir.RUN)
     resolved = rd.file(RunDir.RESOLVED)
     if not resolved.is_file():
@@ -90,7 +101,7 @@ def open_run(run: str | Path, *, runs_dir: Path = Path("runs"), device: str | No
     cfg = loaded.config
     dev = resolve_device(device or "auto")
     torch.set_num_threads(cfg.threads or default_threads())
-    model = load_model_from_dir(rd.path).to(dev).eval()
+    model = load_model_from_dir(rd.path, probe).to(dev).eval()
     return LoadedRun(rd, cfg, info, pre, [str(n) for n in names] if names else None, model, dev)
 
 

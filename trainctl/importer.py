@@ -39,8 +39,8 @@ from trainctl.errors import ArtifactError, ConfigError, Problem, TrainctlError
 
 if TYPE_CHECKING:
     from trainctl.config.loader import LoadedConfig
+    from trainctl.h5probe import H5Probe
     from trainctl.model.sequential import Sequential
-    from trainctl.serialization.h5probe import H5Probe
 
 STATUS = "imported"
 FORMATS = ("json+weights", "h5", "keras")
@@ -197,8 +197,8 @@ def _classify(paths: Sequence[Path]) -> tuple[str, list[Path]]:
 
 def read_keras_model(paths: Sequence[Path | str]) -> KerasSource:
     """Read a Keras model saved in any of the three forms (see module doc); never runs Keras."""
+    from trainctl.h5probe import H5Probe
     from trainctl.serialization import load_weights_h5, read_keras_zip
-    from trainctl.serialization.h5probe import H5Probe
 
     files = [Path(p) for p in paths]
     kind, files = _classify(files)

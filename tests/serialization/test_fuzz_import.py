@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from tests.clihelp import CONFIGS, Cli
 from tests.fuzzhelp import FULL, byte_mutated, fast, full, mutated
+from trainctl import h5probe
 from trainctl.errors import TrainctlError
 from trainctl.importer import read_keras_model
-from trainctl.serialization import h5probe
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,8 +16,8 @@ import torch
 
 from trainctl.atomic import atomic_path, atomic_write_bytes
 from trainctl.errors import ArtifactError, ConfigError, TrainctlError
+from trainctl.h5probe import H5Probe
 from trainctl.model.sequential import Sequential, build_model
-from trainctl.serialization.h5probe import H5Probe
 from trainctl.serialization.keras_h5 import load_weights_h5, save_model_h5, save_weights_h5
 from trainctl.serialization.keras_json import model_spec_from_json, model_to_json, spec_to_dict
 
@@ -55,11 +55,12 @@ def save_keras_artifacts(
     return paths
 
 
-def load_model_from_dir(run_dir: Path) -> Sequential:
+def load_model_from_dir(run_dir: Path, probe: H5Probe | None = None) -> Sequential:
     """``model.json`` + ``model.weights.h5`` -> our built model with those weights, in eval mode.
 
     The random initialisation that building does is run on a forked RNG, so loading a model does
     not change the caller's torch random stream (and therefore not a seeded run's results).
+    ``probe``: the weights file's child-process read, if the caller started it earlier.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -68,7 +69,9 @@ def load_model_from_dir(run_dir: Path) -> Sequential:
     if not json_path.is_file():
         raise ArtifactError(f"{MODEL_JSON}: file not found in {run_dir}")
     weights = run_dir / WEIGHTS_H5
-    with H5Probe(weights) if weights.is_file() else contextlib.nullcontext() as probe:
+    if probe is None and weights.is_file():
+        probe = H5Probe(weights)
+    with probe if probe is not None else contextlib.nullcontext():
         model = _model_of(json_path)
         load_weights_h5(model, weights, probe)
     return model.eval()

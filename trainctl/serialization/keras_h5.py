@@ -20,8 +20,8 @@ import torch
 
 from trainctl.atomic import atomic_path
 from trainctl.errors import ArtifactError
+from trainctl.h5probe import H5Probe, checked
 from trainctl.model.shapes import LayerInfo
-from trainctl.serialization.h5probe import H5Probe, checked
 from trainctl.serialization.keras_json import model_to_json
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ import torch
 
 from trainctl.bounds import check_zip_member
 from trainctl.errors import ArtifactError, ConfigError, TrainctlError
-from trainctl.serialization.h5probe import H5Probe
+from trainctl.h5probe import H5Probe
 from trainctl.serialization.keras_h5 import load_weights_h5
 from trainctl.serialization.keras_json import model_spec_from_json
 

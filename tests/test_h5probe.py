@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from tests.clihelp import CONFIGS, Cli
+from trainctl import h5probe
 from trainctl.errors import ArtifactError
 from trainctl.importer import read_keras_model
-from trainctl.serialization import h5probe, load_model_from_dir
+from trainctl.serialization import load_model_from_dir
 
 
 @pytest.fixture(scope="module")

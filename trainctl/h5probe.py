@@ -9,7 +9,9 @@ never opens it. A file the child reads cleanly is then read here as usual, with 
 checks and messages (a Python error in the child is left for them to report).
 
 The child runs this file as a script in isolated mode, so it imports h5py and numpy only (no
-torch): about 0.2 s, started early so that it overlaps with building the model.
+torch): about 0.2 s. ``predict`` and ``evaluate`` start it before importing torch, and ``import``
+before building the model, so it runs while they wait anyway. This module imports nothing heavy
+(it sits outside ``trainctl.serialization``, whose import loads torch).
 """
 
 from __future__ import annotations
