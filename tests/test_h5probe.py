@@ -183,3 +183,50 @@ def test_a_bad_string_type_segfaults_h5py_and_the_cli_exits_4(run: Path, tmp_pat
     assert "HDF5 library crashed reading this file (SIGSEGV" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_child_stopped_by_another_signal_does_not_blame_the_file(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    child(tmp_path, monkeypatch, "import os, signal\nos.kill(os.getpid(), signal.SIGTERM)\n")
+    with pytest.raises(ArtifactError) as exc:
+        load_model_from_dir(run)
+    text = exc.value.render()
+    assert "stopped by SIGTERM" in text and "crashed" not in text
+
+
+def test_the_child_dies_with_its_parent(run: Path, tmp_path: Path) -> None:
+    """``kill -9`` of trainctl while the child loops on a bad file: the kernel ends the child too
+    (PR_SET_PDEATHSIG), so no orphan keeps spinning."""
+    import os
+    import signal
+    import time
+
+    data = bytearray((run / "model.h5").read_bytes())
+    at = data.rfind(b"3.15.1")
+    data[at - 8] = 46  # the global-heap size that makes h5py loop (see above)
+    bad = tmp_path / "model.h5"
+    bad.write_bytes(bytes(data))
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import time\nfrom trainctl.h5probe import H5Probe\n"
+         f"p = H5Probe({str(bad)!r})\nprint(p.proc.pid, flush=True)\ntime.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    time.sleep(1.5)  # the child has imported h5py and is looping in the file
+    assert Path(f"/proc/{pid}").exists()
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+        except FileNotFoundError:
+            break
+        if state == "Z":  # dead, waiting for its new parent to reap it
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the probe child outlived its parent")

@@ -16,6 +16,7 @@ before building the model, so it runs while they wait anyway. This module import
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +29,9 @@ PROBE_TIMEOUT_S = 30.0
 PROBE_BYTES_PER_S = 100e6  # plus the time to read the file at this rate
 PROBE_MEMORY_BYTES = 8 * 2**30  # the child's address-space limit: a bomb fails there, not here
 MAX_PROBE_ELEMENTS = 2**26  # a dataset is read whole up to this size, else its first rows only
+# the signals a library crash raises; any other (the OOM killer's SIGKILL, a stray SIGTERM) says
+# nothing about the file
+CRASH_SIGNALS = frozenset({"SIGSEGV", "SIGBUS", "SIGABRT", "SIGILL", "SIGFPE", "SIGSYS", "SIGTRAP"})
 
 
 class H5Probe:
@@ -36,10 +40,11 @@ class H5Probe:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", _SCRIPT, str(self.path)],
+            [sys.executable, "-I", _SCRIPT, str(self.path), str(os.getpid())],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches this process, which then stops the child
         )
 
     def check(self, label: str) -> None:
@@ -62,6 +67,11 @@ class H5Probe:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
+            if name not in CRASH_SIGNALS:
+                raise ArtifactError(
+                    f"{label}: the child process reading this HDF5 file was stopped by {name} ({self.path})",
+                    hint="run the command again; if it recurs, the machine may be short of memory",
+                )
             raise ArtifactError(
                 f"{label}: the HDF5 library crashed reading this file ({name}; {self.path}); "
                 "the file is damaged or was crafted",
@@ -83,8 +93,24 @@ def checked(path: Path, label: str) -> None:
         probe.check(label)
 
 
-def _read_all(path: str) -> None:  # pragma: no cover - runs in the child (tested through H5Probe)
+def _die_with_parent(parent: int | None) -> None:  # pragma: no cover - runs in the child
+    """Linux: the kernel kills this child when its parent dies, so a file that makes h5py loop
+    cannot leave an orphan spinning after ``kill -9`` of trainctl."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's timeout still bounds the wait
+        return
+    if parent is not None and os.getppid() != parent:  # the parent died before the call above
+        os._exit(1)
+
+
+def _read_all(path: str, parent: int | None = None) -> None:  # pragma: no cover - the child
     import resource
+
+    _die_with_parent(parent)
 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = PROBE_MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(PROBE_MEMORY_BYTES, hard)
@@ -111,6 +137,6 @@ def _read_all(path: str) -> None:  # pragma: no cover - runs in the child (teste
 
 if __name__ == "__main__":  # pragma: no cover - the child
     try:
-        _read_all(sys.argv[1])
+        _read_all(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)
     except Exception:
         sys.exit(1)
