@@ -81,10 +81,6 @@ MAX_VALUES = 2_000_000
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 20x faster
 
 
-def _line(node: yaml.Node, label: str) -> str:
-    return f"{label}:{node.start_mark.line + 1}"
-
-
 def _too_big(message: str, where: str, hint: str) -> ConfigError:
     return ConfigError(message, problems=[Problem(message, where=where, hint=hint)])
 
