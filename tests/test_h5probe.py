@@ -230,3 +230,18 @@ def test_the_child_dies_with_its_parent(run: Path, tmp_path: Path) -> None:
     else:
         os.kill(pid, signal.SIGKILL)
         pytest.fail("the probe child outlived its parent")
+
+
+def test_when_no_child_can_start_the_file_is_read_as_before(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sandbox that forbids new processes must not make every run folder unreadable: the
+    weights are still read (each parameter equals an array of model.weights.h5)."""
+    stored: list[np.ndarray] = []
+    with h5py.File(run / "model.weights.h5", "r") as f:
+        f.visititems(lambda n, o: stored.append(o[()]) if isinstance(o, h5py.Dataset) else None)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(h5probe.subprocess, "Popen", refuse)
+    params = [p.detach().numpy() for p in load_model_from_dir(run).parameters()]
+    assert params and all(any(a.shape == b.shape and np.array_equal(a, b) for b in stored) for a in params)

@@ -39,18 +39,24 @@ class H5Probe:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-I", _SCRIPT, str(self.path), str(os.getpid())],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches this process, which then stops the child
-        )
+        self.proc: subprocess.Popen[bytes] | None = None
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-I", _SCRIPT, str(self.path), str(os.getpid())],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches this process, which then stops the child
+            )
+        except OSError:  # no process can be started here (a sandbox, no PIDs left): read as before
+            self.proc = None
 
     def check(self, label: str) -> None:
         """Raise :class:`ArtifactError` when the child died on a signal or did not finish."""
         from trainctl.errors import ArtifactError
 
+        if self.proc is None:
+            return
         timeout = PROBE_TIMEOUT_S + self.path.stat().st_size / PROBE_BYTES_PER_S
         try:
             code = self.proc.wait(timeout=timeout)
@@ -82,7 +88,7 @@ class H5Probe:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
 
