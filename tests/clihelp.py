@@ -6,6 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import h5py
+import numpy as np
 from typer.testing import CliRunner
 
 from trainctl.cli.main import app
@@ -66,4 +68,30 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-__all__: Sequence[str] = ["CONFIGS", "Cli", "read_json", "write"]
+def run_weights(run: Path) -> dict[str, np.ndarray]:
+    """Every array of a run's ``model.weights.h5``, by its path in the file."""
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(run / "model.weights.h5", "r") as f:
+        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def run_history(run: Path) -> dict[str, list[float]]:
+    """A run's ``history.json`` without ``epoch_time`` (wall time, never equal between runs)."""
+    history = read_json(run / "history.json")
+    history.pop("epoch_time")
+    return history
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """Bit-identical: the same history and the same weights, array for array."""
+    assert run_history(run) == run_history(reference)
+    got, want = run_weights(run), run_weights(reference)
+    assert got.keys() == want.keys()
+    for key in want:
+        assert np.array_equal(got[key], want[key]), key
+
+
+__all__: Sequence[str] = [
+    "CONFIGS", "Cli", "assert_same_run", "read_json", "run_history", "run_weights", "write"
+]  # fmt: skip

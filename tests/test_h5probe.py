@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.clihelp import CONFIGS, Cli
+from tests.clihelp import CONFIGS, Cli, run_weights
 from trainctl import h5probe
 from trainctl.errors import ArtifactError
 from trainctl.importer import read_keras_model
@@ -235,9 +235,7 @@ def test_the_child_dies_with_its_parent(run: Path, tmp_path: Path) -> None:
 def test_when_no_child_can_start_the_file_is_read_as_before(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A sandbox that forbids new processes must not make every run folder unreadable: the
     weights are still read (each parameter equals an array of model.weights.h5)."""
-    stored: list[np.ndarray] = []
-    with h5py.File(run / "model.weights.h5", "r") as f:
-        f.visititems(lambda n, o: stored.append(o[()]) if isinstance(o, h5py.Dataset) else None)
+    stored = list(run_weights(run).values())
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise BlockingIOError("Resource temporarily unavailable")

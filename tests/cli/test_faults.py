@@ -14,12 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 
 from tests.cli.hostile import GOOD, assert_clean_failure, env, limits, snapshot, trainctl
 from tests.cli.test_hostile import X, cfg, setter
+from tests.clihelp import run_weights
 
 IO_EXIT = 7
 BUSY_EXIT = 8
@@ -33,13 +33,6 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert res.returncode == 0, res.stderr
     np.save(tmp / "x.npy", np.random.default_rng(1).random((20000, 3)).astype(np.float32))
     return Path(json.loads(res.stdout)["run_dir"])
-
-
-def weights(run: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(run / "model.weights.h5", "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
 
 
 def temps(folder: Path) -> list[Path]:
@@ -181,7 +174,7 @@ def test_kill_9_during_training_then_resume_is_bit_identical(tmp_path: Path) -> 
     assert res.returncode == 0, res.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
     assert temps(run) == []
-    got, want = weights(run), weights(ref_run)
+    got, want = run_weights(run), run_weights(ref_run)
     assert got.keys() == want.keys()
     for key in want:
         np.testing.assert_array_equal(got[key], want[key])
@@ -193,7 +186,7 @@ def test_run_killed_before_its_first_epoch_resumes_from_epoch_0(finished: Path, 
 
     run = tmp_path / finished.name
     shutil.copytree(finished, run)
-    want = weights(finished)
+    want = run_weights(finished)
     for name in ("state", "history.json", "history.csv", "metrics.json", "model.json", "model.weights.h5"):
         target = run / name
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
@@ -203,7 +196,7 @@ def test_run_killed_before_its_first_epoch_resumes_from_epoch_0(finished: Path, 
     assert res.returncode == 0, res.stderr
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "completed" and info["resumed_from_epoch"] == 0
-    got = weights(run)
+    got = run_weights(run)
     for key in want:
         np.testing.assert_array_equal(got[key], want[key])
 

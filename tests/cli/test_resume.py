@@ -5,11 +5,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import h5py
-import numpy as np
 import pytest
 
-from tests.clihelp import Cli, read_json, train_until_then_signal, write
+from tests.clihelp import Cli, assert_same_run, read_json, train_until_then_signal, write
 
 CONFIG = """
 name: resumable
@@ -32,19 +30,6 @@ fit:
 """
 
 
-def _weights(run: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(run / "model.weights.h5", "r") as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
-
-
-def _history(run: Path) -> dict[str, list[float]]:
-    history = read_json(run / "history.json")
-    history.pop("epoch_time")
-    return history
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("ref")
@@ -65,11 +50,7 @@ def test_resume_after_signal_is_bit_identical(tmp_path: Path, reference: Path, s
     res = Cli(tmp_path / "runs")("train", "--resume", str(run))
     assert res.exit_code == 0, res.output
     assert read_json(run / "run.json")["status"] == "completed"
-    assert _history(run) == _history(reference)
-    ref_w, got_w = _weights(reference), _weights(run)
-    assert ref_w.keys() == got_w.keys()
-    for key in ref_w:
-        assert np.array_equal(ref_w[key], got_w[key]), key
+    assert_same_run(run, reference)
     csv_rows = (run / "training.log").read_text().splitlines()
     assert csv_rows == (reference / "training.log").read_text().splitlines()
 
@@ -119,8 +100,5 @@ def test_streaming_run_resumes_bit_identical_to_the_in_memory_run(tmp_path: Path
     assert read_json(run / "run.json")["data"] == {"cache": "none", "cache_requested": "none", "workers": 2}
     res = Cli(tmp_path / "runs")("train", "--resume", str(run))
     assert res.exit_code == 0, res.output
-    assert _history(run) == _history(reference)
-    ref_w, got_w = _weights(reference), _weights(run)
-    for key in ref_w:
-        assert np.array_equal(ref_w[key], got_w[key]), key
+    assert_same_run(run, reference)
     assert read_json(reference / "run.json")["data"]["cache"] == "memory"  # auto: 6000 rows fit the budget

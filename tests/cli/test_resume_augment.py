@@ -6,11 +6,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.cli.test_resume import _history, _weights
-from tests.clihelp import Cli, read_json, train_until_then_signal, write
+from tests.clihelp import Cli, assert_same_run, read_json, run_history, train_until_then_signal, write
 
 CONFIG = """
 name: augmented
@@ -56,17 +54,13 @@ def test_resume_after_kill_is_bit_identical(tmp_path: Path, reference: Path) -> 
 
     res = Cli(tmp_path / "runs")("train", "--resume", str(run))
     assert res.exit_code == 0, res.output
-    assert _history(run) == _history(reference)
-    ref_w, got_w = _weights(reference), _weights(run)
-    assert ref_w.keys() == got_w.keys()
-    for key in ref_w:
-        assert np.array_equal(ref_w[key], got_w[key]), key
+    assert_same_run(run, reference)
 
 
 def test_the_seed_drives_the_augmentation(tmp_path: Path, reference: Path) -> None:
     """Same seed: the same run; the augmentation really acts (without it the weights differ)."""
     again = Path(Cli(tmp_path / "a").train_json(write(tmp_path, CONFIG))["run_dir"])
-    assert _history(again) == _history(reference)
+    assert run_history(again) == run_history(reference)
     plain = CONFIG.replace("    - {type: RandomFlip}\n", "")
     other = Path(Cli(tmp_path / "b").train_json(write(tmp_path, plain, "plain.yaml"))["run_dir"])
-    assert _history(other)["loss"] != _history(reference)["loss"]
+    assert run_history(other)["loss"] != run_history(reference)["loss"]

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.cli.test_resume import _history, _weights
-from tests.clihelp import Cli, read_json, train_until_then_signal, write
+from tests.clihelp import Cli, assert_same_run, read_json, train_until_then_signal, write
 
 CONFIG = """
 name: folder_augmented
@@ -69,8 +68,4 @@ def test_folder_resume_after_kill_is_bit_identical(tmp_path: Path, folder: Path,
 
     res = Cli(tmp_path / "runs")("train", "--resume", str(run))
     assert res.exit_code == 0, res.output
-    assert _history(run) == _history(reference)
-    ref_w, got_w = _weights(reference), _weights(run)
-    assert ref_w.keys() == got_w.keys()
-    for key in ref_w:
-        assert np.array_equal(ref_w[key], got_w[key]), key
+    assert_same_run(run, reference)

@@ -6,10 +6,9 @@ import csv
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from tests.clihelp import CONFIGS, Cli, read_json, write
+from tests.clihelp import CONFIGS, Cli, read_json, run_weights, write
 
 TINY = """
 name: tiny
@@ -27,13 +26,6 @@ RUN_FILES = {
     "config.yaml", "config.resolved.yaml", "run.json", "history.json", "history.csv",
     "metrics.json", "summary.txt", "preprocess.json", "model.json", "model.weights.h5", "model.h5",
 }  # fmt: skip
-
-
-def _weights(run: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(run / "model.weights.h5", "r") as f:
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
-    return out
 
 
 def test_run_folder_layout_and_json_output(cli: Cli, tmp_path: Path) -> None:
@@ -71,7 +63,7 @@ def test_same_seed_gives_identical_weights_and_history(cli: Cli, tmp_path: Path)
     a = Path(cli.train_json(cfg)["run_dir"])
     b = Path(cli.train_json(cfg)["run_dir"])
     assert a != b  # a run folder is never reused
-    wa, wb = _weights(a), _weights(b)
+    wa, wb = run_weights(a), run_weights(b)
     assert wa and wa.keys() == wb.keys()
     for key in wa:
         assert np.array_equal(wa[key], wb[key]), key
@@ -79,7 +71,7 @@ def test_same_seed_gives_identical_weights_and_history(cli: Cli, tmp_path: Path)
     ha.pop("epoch_time"), hb.pop("epoch_time")
     assert ha == hb
     c = Path(cli.train_json(cfg, "seed=6")["run_dir"])
-    wc = _weights(c)
+    wc = run_weights(c)
     assert any(not np.array_equal(wa[k], wc[k]) for k in wa)
 
 

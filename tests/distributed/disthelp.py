@@ -3,16 +3,15 @@ runs inside it), read run folders, and compare them with a single-process run.""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import h5py
 import numpy as np
+
+from tests.clihelp import read_json, run_history, run_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 240
@@ -53,25 +52,8 @@ def only_run(runs: Path) -> Path:
     return folders[0]
 
 
-def weights(run: Path) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    with h5py.File(run / "model.weights.h5", "r") as f:
-        f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
-
-
-def history(run: Path) -> dict[str, list[float]]:
-    h = json.loads((run / "history.json").read_text())
-    h.pop("epoch_time", None)
-    return h
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
 def max_weight_diff(a: Path, b: Path) -> float:
-    wa, wb = weights(a), weights(b)
+    wa, wb = run_weights(a), run_weights(b)
     assert wa.keys() == wb.keys()
     return max(float(np.max(np.abs(wa[k] - wb[k]))) if wa[k].size else 0.0 for k in wa)
 
@@ -79,7 +61,7 @@ def max_weight_diff(a: Path, b: Path) -> float:
 def assert_same_numbers(dist_run: Path, one_run: Path, tol: float) -> None:
     """Weights within ``tol``; history and metrics.json equal to float32 rounding."""
     assert max_weight_diff(dist_run, one_run) <= tol
-    hd, h1 = history(dist_run), history(one_run)
+    hd, h1 = run_history(dist_run), run_history(one_run)
     assert hd.keys() == h1.keys()
     for key in h1:
         np.testing.assert_allclose(hd[key], h1[key], rtol=1e-5, atol=1e-6, err_msg=key)

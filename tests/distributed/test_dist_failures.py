@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.clihelp import Cli, write
-from tests.distributed.disthelp import history, max_weight_diff, only_run, start, trainctl, worker_of_rank
+from tests.clihelp import Cli, run_history, write
+from tests.distributed.disthelp import max_weight_diff, only_run, start, trainctl, worker_of_rank
 
 CONFIG = """
 name: long
@@ -61,7 +61,7 @@ def test_sigterm_then_resume_with_two_and_with_one(tmp_path: Path, reference: Pa
     done = trainctl("train", "--resume", run, "--nproc-per-node", "2")
     assert done.returncode == 0, done.stderr
     assert max_weight_diff(run, reference) == 0.0  # bit-identical to the uninterrupted run
-    assert history(run) == history(reference)
+    assert run_history(run) == run_history(reference)
 
     res = Cli(tmp_path / "unused")("train", "--resume", copy)  # the same global state, one process
     assert res.exit_code == 0, res.output
@@ -95,7 +95,7 @@ def test_max_restarts_continues_from_the_last_saved_state(tmp_path: Path, refere
     assert proc.returncode == 0, err  # type: ignore[attr-defined]
     run = only_run(tmp_path / "runs")
     assert max_weight_diff(run, reference) == 0.0
-    assert history(run) == history(reference)
+    assert run_history(run) == run_history(reference)
 
 
 def test_a_hung_rank_ends_the_job_within_the_collective_timeout(tmp_path: Path) -> None:

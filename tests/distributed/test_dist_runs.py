@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.clihelp import Cli, write
-from tests.distributed.disthelp import history, only_run, read_json, trainctl
+from tests.clihelp import Cli, read_json, run_history, write
+from tests.distributed.disthelp import only_run, trainctl
 
 CONFIG = """
 name: decide
@@ -54,7 +54,7 @@ def test_early_stopping_stops_every_rank_at_the_same_epoch(runs: tuple[Path, Pat
     info = read_json(two / "run.json")
     assert info["status"] == "stopped_early" == read_json(one / "run.json")["status"]
     assert info["epochs"] == 2 == read_json(one / "run.json")["epochs"]
-    assert history(two)["lr"] == history(one)["lr"]
+    assert run_history(two)["lr"] == run_history(one)["lr"]
     assert "completed" not in output and "stopped_early" in output
 
 
