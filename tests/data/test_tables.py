@@ -208,3 +208,11 @@ def test_predict_reads_parquet_as_the_same_csv(cli: Cli, tmp_path: Path) -> None
     res = cli("predict", run, tmp_path / "s.parquet")
     assert res.exit_code == 3
     assert "expected numbers in feature column 'a'" in res.stderr
+
+
+def test_streamed_csv_with_another_delimiter_names_data_delimiter(tmp_path: Path) -> None:
+    """The streamed reader refuses a header that splits into one column as the in-memory one does."""
+    (tmp_path / "t.csv").write_text("a;b\n1;2\n3;4\n")
+    with pytest.raises(DataError, match="one column 'a;b' when splitting on ','") as e:
+        load_data(csv(source="csv", path="t.csv", target=0, cache="none"), base_dir=tmp_path, seed=0)
+    assert e.value.key == "data.delimiter"

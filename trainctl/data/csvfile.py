@@ -90,6 +90,17 @@ def _target(col: np.ndarray) -> np.ndarray:
         return col.astype(np.float64)
 
 
+def check_split(spec: Any, header: list[str], path: Path) -> None:
+    """A header that splits into one column: the file uses another delimiter than ``data.delimiter``."""
+    if len(header) == 1:
+        raise DataError(
+            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
+            f"when splitting on {spec.delimiter!r}",
+            key="data.delimiter",
+            hint="set data.delimiter to the file's separator",
+        )
+
+
 def columns(spec: Any, header: list[str], path: Path) -> tuple[int, list[int]]:
     """``(target column, feature columns)`` from ``data.target``/``data.features`` (names or indices)."""
     t = _column(header, spec.target, "data.target", path)
@@ -110,13 +121,7 @@ def columns(spec: Any, header: list[str], path: Path) -> tuple[int, list[int]]:
 
 def _table(spec: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
     header, cells, lines = _read(path, spec.delimiter)
-    if len(header) == 1:
-        raise DataError(
-            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
-            f"when splitting on {spec.delimiter!r}",
-            key="data.delimiter",
-            hint="set data.delimiter to the file's separator",
-        )
+    check_split(spec, header, path)
     t, cols = columns(spec, header, path)
     x = _numeric(cells[:, cols], [header[j] for j in cols], lines, path)
     return x, cells[:, t]

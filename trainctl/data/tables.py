@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from trainctl.bounds import human
-from trainctl.data.csvfile import _numeric, columns, encode_targets
+from trainctl.data.csvfile import _numeric, check_split, columns, encode_targets
 from trainctl.data.rows import DiskRows
 from trainctl.errors import DataError, TrainctlError
 
@@ -137,13 +137,7 @@ def csv_header(spec: Any, path: Path) -> tuple[list[str], int, list[int]]:
             header = [h.strip() for h in next(csv.reader(fh, delimiter=spec.delimiter), [])]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"expected a UTF-8 CSV file, received an unreadable one: {path} ({exc})") from exc
-    if len(header) == 1:
-        raise DataError(
-            f"expected a target and feature columns in {path}, received one column {header[0]!r} "
-            f"when splitting on {spec.delimiter!r}",
-            key="data.delimiter",
-            hint="set data.delimiter to the file's separator",
-        )
+    check_split(spec, header, path)
     if not header:
         raise DataError(f"expected a header row and at least one data row in {path}, received none")
     t, cols = columns(spec, header, path)
